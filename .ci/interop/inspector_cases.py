@@ -5,7 +5,8 @@ stdout, or an error envelope on stderr) and asserts on the parsed output:
 
   insp-http-list / insp-http-call     --transport http, tools/list and tools/call --tool-name whoami
   insp-sse-list  / insp-sse-call      --transport sse,  the same
-  insp-http-auto-call                 --transport http --protocol-era auto (2026-07-28 discovery), tools/call
+  insp-http-modern-call               --transport http --protocol-era modern (2026-07-28, server/discover;
+                                      no fallback to initialize), tools/call
   insp-http-wrong-aud / insp-sse-wrong-aud
                                       a token minted for another audience: non-zero exit, and the
                                       error envelope carries the server's 403
@@ -157,8 +158,8 @@ def cases(info: dict, insp: Inspector, ctx: dict):
         "insp-http-call": lambda: assert_whoami(parse_ok(*insp.run(http, "http", tok, "tools/call", "--tool-name", "whoami"))),
         "insp-sse-list": lambda: assert_tools(parse_ok(*insp.run(sse, "sse", tok, "tools/list"))),
         "insp-sse-call": lambda: assert_whoami(parse_ok(*insp.run(sse, "sse", tok, "tools/call", "--tool-name", "whoami"))),
-        "insp-http-auto-call": lambda: assert_whoami(
-            parse_ok(*insp.run(http, "http", tok, "tools/call", "--tool-name", "whoami", "--protocol-era", "auto"))
+        "insp-http-modern-call": lambda: assert_whoami(
+            parse_ok(*insp.run(http, "http", tok, "tools/call", "--tool-name", "whoami", "--protocol-era", "modern"))
         ),
         "insp-http-wrong-aud": lambda: assert_denied(*insp.run(http, "http", wrong(), "tools/list"), expect_body=True),
         "insp-sse-wrong-aud": lambda: assert_denied(*insp.run(sse, "sse", wrong(), "tools/list"), expect_body=False),

@@ -164,7 +164,7 @@ import json, os, sys
 files, py_rc, insp_rc, alive = sys.argv[1:3], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 EXPECTED = {
     "python": ["py-http-legacy", "py-http-auto", "py-sse", "py-http-legacy-wrong-aud", "py-http-auto-wrong-aud", "py-sse-wrong-aud"],
-    "inspector": ["insp-http-list", "insp-http-call", "insp-sse-list", "insp-sse-call", "insp-http-auto-call", "insp-http-wrong-aud", "insp-sse-wrong-aud"],
+    "inspector": ["insp-http-list", "insp-http-call", "insp-sse-list", "insp-sse-call", "insp-http-modern-call", "insp-http-wrong-aud", "insp-sse-wrong-aud"],
 }
 rows = []
 for f, (runner, names) in zip(files, EXPECTED.items()):

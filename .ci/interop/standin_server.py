@@ -14,6 +14,12 @@ mimics the parts of the `tunnelgate dev` interface that the interop clients rely
 
 Run: python standin_server.py --bind 127.0.0.1:0 --info-file /tmp/info.json
 This is NOT the system under test; `run.sh --standin` uses it for a self-check.
+
+STANDIN_FAULT=<name> makes it misbehave on purpose, to prove that the client checks
+catch it (each fault must turn at least one case red):
+  accept-wrong-aud  serve tokens of any audience     wrong-aud-401  refuse them with 401
+  wrong-email       whoami reports another identity  one-tool       list only whoami
+  no-discover       answer server/discover with a JSON-RPC error (auto mode falls back)
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from mcp.server.mcpserver import Context, MCPServer
 AUDIENCE = "standin-audience-0123456789abcdef"
 SECRET = os.urandom(32)
 HEADER = "cf-access-jwt-assertion"
+FAULT = os.environ.get("STANDIN_FAULT", "")
 
 mcp = MCPServer("tunnelgate-standin")
 
@@ -53,7 +60,9 @@ def verify(token: str) -> tuple[int, dict]:
         return 401, {"error": "access_denied", "reason": "invalid_token"}
     auds = claims.get("aud")
     auds = auds if isinstance(auds, list) else [auds]
-    if AUDIENCE not in auds:
+    if AUDIENCE not in auds and FAULT != "accept-wrong-aud":
+        if FAULT == "wrong-aud-401":
+            return 401, {"error": "access_denied", "reason": "wrong_audience"}
         return 403, {"error": "access_denied", "reason": "wrong_audience"}
     return 200, claims
 
@@ -64,12 +73,15 @@ def whoami(ctx: Context) -> str:
     status, claims = verify(token)
     if status != 200:  # the middleware already refused such requests
         raise ValueError("unverified")
-    return json.dumps({"email": claims["email"], "sub": claims["sub"], "aud": claims["aud"]})
+    email = "someone@else" if FAULT == "wrong-email" else claims["email"]
+    return json.dumps({"email": email, "sub": claims["sub"], "aud": claims["aud"]})
 
 
-@mcp.tool(description="Demo API stand-in: echo a message.")
-def demo_echo(message: str) -> str:
-    return message
+if FAULT != "one-tool":
+
+    @mcp.tool(description="Demo API stand-in: echo a message.")
+    def demo_echo(message: str) -> str:
+        return message
 
 
 http_app = mcp.streamable_http_app(stateless_http=True)
@@ -102,6 +114,27 @@ async def app(scope, receive, send):
         if status != 200:
             return await send_json(send, status, body)
         if path == "/mcp":
+            if FAULT == "no-discover" and scope["method"] == "POST":
+                body = b""
+                while True:
+                    msg = await receive()
+                    body += msg.get("body", b"")
+                    if not msg.get("more_body"):
+                        break
+                req = json.loads(body or b"{}")
+                if req.get("method") == "server/discover":
+                    err = {"jsonrpc": "2.0", "id": req.get("id"), "error": {"code": -32601, "message": "Method not found"}}
+                    return await send_json(send, 404, err)
+                sent = False
+
+                async def replay():
+                    nonlocal sent
+                    if not sent:
+                        sent = True
+                        return {"type": "http.request", "body": body, "more_body": False}
+                    return await receive()
+
+                return await http_app(scope, replay, send)
             return await http_app(scope, receive, send)
         return await sse_app(scope, receive, send)
     return await send_json(send, 404, {"error": "not_found"})
