@@ -8,7 +8,7 @@ mimics the parts of the `tunnelgate dev` interface that the interop clients rely
 * every MCP request must carry `Cf-Access-Jwt-Assertion`; a token for another
   audience is refused with 403 and `{"error":"access_denied","reason":"wrong_audience"}`,
   a missing/invalid one with 401;
-* `GET /dev/token?email=..&aud=..` mints tokens (HS256 here; the real server uses RS256);
+* `GET /dev/token?email=..&aud=..` mints tokens as text/plain (HS256 here; the real server uses RS256);
 * tools: `whoami` (returns the verified identity as JSON) and a second demo tool;
 * `--info-file` is written, in the same shape as tunnelgate's, once the port is bound.
 
@@ -106,8 +106,9 @@ async def app(scope, receive, send):
     path = scope["path"]
     if path == "/dev/token":
         q = parse_qs(scope.get("query_string", b"").decode())
-        token = mint(q.get("email", ["dev@localhost"])[0], q.get("aud", [AUDIENCE])[0])
-        return await send_json(send, 200, {"token": token})
+        token = mint(q.get("email", ["dev@localhost"])[0], q.get("aud", [AUDIENCE])[0]).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        return await send({"type": "http.response.body", "body": token})
     headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
     if path == "/mcp" or path.startswith("/sse") or path.startswith("/message"):
         status, body = verify(headers.get(HEADER, ""))
