@@ -1,0 +1,76 @@
+//! The middleware in front of every MCP route: no verified identity, no entry.
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, web};
+
+use super::rejection::{AccessError, RejectReason};
+use super::verifier::AccessVerifier;
+
+/// The only place tunnelgate reads a token from. The `CF_Authorization` cookie is ignored
+/// on purpose (docs/security.md).
+pub const ACCESS_JWT_HEADER: &str = "Cf-Access-Jwt-Assertion";
+
+/// Verifies the Access token and puts the caller's `Arc<Identity>` into the request
+/// extensions; refuses the request otherwise.
+pub async fn require_access(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let Some(verifier) = request.app_data::<web::Data<AccessVerifier>>().cloned() else {
+        tracing::error!("access guard mounted without a verifier; refusing the request");
+        return Err(AccessError::KeysUnavailable.into());
+    };
+    match verify_request(&verifier, &request).await {
+        Ok(identity) => {
+            request.extensions_mut().insert(identity);
+            next.call(request).await
+        }
+        Err(error) => {
+            log_denial(&request, error);
+            Err(error.into())
+        }
+    }
+}
+
+async fn verify_request(
+    verifier: &AccessVerifier,
+    request: &ServiceRequest,
+) -> Result<Arc<super::Identity>, AccessError> {
+    let mut values = request.headers().get_all(ACCESS_JWT_HEADER);
+    let Some(value) = values.next() else {
+        return Err(AccessError::Rejected(RejectReason::Missing));
+    };
+    // Two assertions would make it ambiguous which one was checked.
+    if values.next().is_some() {
+        return Err(AccessError::Rejected(RejectReason::Malformed));
+    }
+    let token = value
+        .to_str()
+        .map_err(|_| AccessError::Rejected(RejectReason::Malformed))?
+        .trim();
+    verifier.verify(token).await
+}
+
+fn log_denial(request: &ServiceRequest, error: AccessError) {
+    let cf_ray = request
+        .headers()
+        .get("Cf-Ray")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-");
+    let reason = match error {
+        AccessError::Rejected(reason) => reason.as_str(),
+        AccessError::KeysUnavailable => "keys_unavailable",
+    };
+    crate::admin::metrics::record_access_denial(request, reason);
+    tracing::warn!(
+        reason,
+        cf_ray,
+        method = %request.method(),
+        path = request.path(),
+        "access denied"
+    );
+}

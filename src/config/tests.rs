@@ -1,0 +1,156 @@
+use std::io::Write;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
+}
+
+fn toml_file(contents: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    file.write_all(contents.as_bytes()).unwrap();
+    file
+}
+
+#[test]
+fn defaults_match_the_documented_values() {
+    let settings = Settings::load_from(None, env(&[])).unwrap();
+
+    assert_eq!(settings.server.bind, "0.0.0.0:8080");
+    assert_eq!(settings.admin.bind, "0.0.0.0:9090");
+    assert_eq!(settings.server.mode, ServerMode::Stateless);
+    assert_eq!(settings.server.keep_alive, Duration::from_secs(120));
+    assert_eq!(settings.server.sse_keep_alive, Duration::from_secs(15));
+    assert_eq!(settings.server.max_body, ByteSize(4 * 1024 * 1024));
+    assert_eq!(settings.access.leeway, Duration::from_secs(60));
+    assert_eq!(settings.access.jwks_refresh, Duration::from_secs(3600));
+    assert_eq!(
+        settings.access.unknown_kid_cooldown,
+        Duration::from_secs(30)
+    );
+    assert!(settings.tools.read_only);
+}
+
+#[test]
+fn environment_overrides_the_file_and_splits_lists_on_commas() {
+    let file = toml_file(
+        r#"
+        [server]
+        bind = "127.0.0.1:7000"
+        public_hostnames = ["from-file.example.com"]
+        [access]
+        team_domain = "fileteam"
+        audiences = ["aud-from-file"]
+        "#,
+    );
+
+    let settings = Settings::load_from(
+        Some(file.path()),
+        env(&[
+            (
+                "TUNNELGATE__SERVER__PUBLIC_HOSTNAMES",
+                "mcp.example.com, mcp2.example.com",
+            ),
+            ("TUNNELGATE__ACCESS__AUDIENCES", "aud1,aud2"),
+            ("TUNNELGATE__SERVER__SSE_KEEP_ALIVE", "20s"),
+        ]),
+    )
+    .unwrap();
+
+    assert_eq!(settings.server.bind, "127.0.0.1:7000");
+    assert_eq!(
+        settings.server.public_hostnames,
+        vec!["mcp.example.com", "mcp2.example.com"]
+    );
+    assert_eq!(settings.access.audiences, vec!["aud1", "aud2"]);
+    assert_eq!(settings.access.team_domain.as_deref(), Some("fileteam"));
+    assert_eq!(settings.server.sse_keep_alive, Duration::from_secs(20));
+}
+
+#[test]
+fn rejects_an_unknown_key_in_the_file_naming_it() {
+    let file = toml_file("[server]\nbindd = \"0.0.0.0:1\"\n");
+
+    let error = Settings::load_from(Some(file.path()), env(&[])).unwrap_err();
+
+    assert!(error.to_string().contains("bindd"), "{error}");
+}
+
+#[test]
+fn rejects_an_unknown_key_in_the_environment_naming_it() {
+    let error =
+        Settings::load_from(None, env(&[("TUNNELGATE__ACCESS__AUDIENCE", "x")])).unwrap_err();
+
+    assert!(error.to_string().contains("audience"), "{error}");
+}
+
+#[test]
+fn names_every_invalid_key() {
+    let error = Settings::load_from(
+        None,
+        env(&[
+            ("TUNNELGATE__SERVER__BIND", "not-an-address"),
+            ("TUNNELGATE__ACCESS__TEAM_DOMAIN", "http://bad.example"),
+            ("TUNNELGATE__SERVER__SSE_KEEP_ALIVE", "120s"),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+
+    assert!(error.contains("server.bind"), "{error}");
+    assert!(error.contains("access.team_domain"), "{error}");
+    assert!(error.contains("server.sse_keep_alive"), "{error}");
+}
+
+#[test]
+fn serve_requires_a_team_domain_and_an_audience() {
+    let settings = Settings::load_from(None, env(&[])).unwrap();
+
+    let error = settings.require_access().unwrap_err().to_string();
+
+    assert!(error.contains("access.team_domain"), "{error}");
+    assert!(error.contains("access.audiences"), "{error}");
+}
+
+#[test]
+fn a_missing_config_file_is_an_error_naming_the_path() {
+    let error = Settings::load_from(Some(Path::new("/nonexistent/tunnelgate.toml")), env(&[]))
+        .unwrap_err()
+        .to_string();
+
+    assert!(error.contains("/nonexistent/tunnelgate.toml"), "{error}");
+}
+
+#[test]
+fn the_polar_token_can_come_from_polar_access_token() {
+    let settings = Settings::load_from(
+        None,
+        env(&[
+            ("TUNNELGATE__UPSTREAM__PROFILE", "polar"),
+            ("POLAR_ACCESS_TOKEN", "polar_oat_secret"),
+        ]),
+    )
+    .unwrap();
+
+    assert_eq!(
+        settings.upstream.token.as_ref().map(Secret::expose),
+        Some("polar_oat_secret")
+    );
+}
+
+#[test]
+fn rendered_configuration_redacts_secrets() {
+    let settings = Settings::load_from(
+        None,
+        env(&[("TUNNELGATE__UPSTREAM__TOKEN", "super-secret-token")]),
+    )
+    .unwrap();
+
+    let rendered = settings.to_redacted_toml();
+
+    assert!(!rendered.contains("super-secret-token"));
+    assert!(rendered.contains("[redacted]"));
+}

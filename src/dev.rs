@@ -1,0 +1,147 @@
+//! `tunnelgate dev`: everything on loopback in one process — a local Access-like issuer, a
+//! demo API with its own OpenAPI document, and the real server configured against both.
+
+pub mod demo_api;
+pub mod issuer;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::config::{LogFormat, Settings, ToolsMode};
+use crate::startup::Application;
+use issuer::DevIssuer;
+
+pub const DEV_TEAM: &str = "tunnelgate-dev";
+pub const DEV_AUDIENCE: &str = "tunnelgate-dev-audience";
+pub const DEV_EMAIL: &str = "dev@localhost";
+
+#[derive(Debug, clap::Args)]
+pub struct DevArgs {
+    /// MCP listener; must be a loopback address (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    bind: SocketAddr,
+    /// Admin listener (/healthz, /readyz, /metrics); loopback only.
+    #[arg(long, default_value = "127.0.0.1:9090", value_name = "ADDR")]
+    admin_bind: SocketAddr,
+    /// Write the URLs and a ready token as JSON to this file once the server is up.
+    #[arg(long, value_name = "PATH")]
+    info_file: Option<PathBuf>,
+    /// Serve the demo API through the three dynamic-mode tools instead of one tool each.
+    #[arg(long)]
+    dynamic: bool,
+}
+
+pub fn run(args: DevArgs) -> ExitCode {
+    for (flag, address) in [("--bind", args.bind), ("--admin-bind", args.admin_bind)] {
+        if !address.ip().is_loopback() {
+            eprintln!(
+                "tunnelgate dev: {flag} {address} is not a loopback address; dev mode never listens beyond this machine"
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    crate::telemetry::init("info,rmcp=warn", LogFormat::Pretty);
+    let outcome = actix_web::rt::System::new().block_on(async move {
+        let application = start(&args).await?;
+        application.run_until_stopped().await?;
+        anyhow::Ok(())
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("tunnelgate dev: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start(args: &DevArgs) -> anyhow::Result<Application> {
+    let issuer = Arc::new(DevIssuer::generate(DEV_TEAM, DEV_AUDIENCE)?);
+    let issuer_listener = TcpListener::bind("127.0.0.1:0").context("binding the dev issuer")?;
+    let issuer_url = format!("http://{}", issuer_listener.local_addr()?);
+    let issuer_server = Arc::clone(&issuer).serve(issuer_listener)?;
+    actix_web::rt::spawn(issuer_server);
+
+    let demo_listener = TcpListener::bind("127.0.0.1:0").context("binding the demo API")?;
+    let demo_url = format!("http://{}", demo_listener.local_addr()?);
+    actix_web::rt::spawn(demo_api::serve(demo_listener)?);
+
+    let state_dir = std::env::temp_dir().join("tunnelgate-dev");
+    let mut settings = Settings::default();
+    settings.server.bind = args.bind.to_string();
+    settings.admin.bind = args.admin_bind.to_string();
+    settings.access.team_domain = Some(DEV_TEAM.into());
+    settings.access.audiences = vec![DEV_AUDIENCE.into()];
+    settings.access.certs_url = Some(format!("{issuer_url}/cdn-cgi/access/certs"));
+    settings.upstream.spec = Some(format!("{demo_url}/openapi.json"));
+    settings.upstream.base_url = Some(demo_url.clone());
+    settings.tools.read_only = false;
+    if args.dynamic {
+        settings.tools.mode = ToolsMode::Dynamic;
+    }
+    settings.state_dir = state_dir;
+    settings.log.format = LogFormat::Pretty;
+
+    let application = Application::build(settings).await?;
+    let token = issuer.user_token(DEV_EMAIL, None)?;
+    let mcp_url = format!("http://{}/mcp", application.address());
+    let sse_url = format!("http://{}/sse", application.address());
+    let admin_url = format!("http://{}", application.admin_address());
+    print_banner(&mcp_url, &sse_url, &admin_url, &demo_url, &token);
+    if let Some(path) = &args.info_file {
+        let info = json!({
+            "mcp_url": mcp_url,
+            "sse_url": sse_url,
+            "admin_url": admin_url,
+            "issuer_url": issuer_url,
+            "demo_api_url": demo_url,
+            "audience": DEV_AUDIENCE,
+            "token": token,
+            "token_url": format!("{issuer_url}/dev/token"),
+        });
+        let temporary = path.with_extension("tmp");
+        std::fs::write(&temporary, serde_json::to_vec_pretty(&info)?)
+            .with_context(|| format!("writing {}", temporary.display()))?;
+        std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(application)
+}
+
+fn print_banner(mcp_url: &str, sse_url: &str, admin_url: &str, demo_url: &str, token: &str) {
+    let rule = "=".repeat(78);
+    println!(
+        r#"
+{rule}
+  tunnelgate DEV MODE: NOT FOR PRODUCTION
+  A local, throwaway Access issuer signs the tokens below; nothing here is
+  protected by Cloudflare. Everything listens on loopback only.
+{rule}
+
+  MCP (Streamable HTTP)  {mcp_url}
+  MCP (legacy SSE)       {sse_url}
+  Admin                  {admin_url}/readyz  {admin_url}/metrics
+  Demo API               {demo_url}  (tools are built from {demo_url}/openapi.json)
+
+  Token for {DEV_EMAIL} (valid 8 h):
+    export TG_TOKEN='{token}'
+
+  MCP Inspector CLI (Node 22+):
+    npx @modelcontextprotocol/inspector --cli {mcp_url} --transport http \
+      --header "Cf-Access-Jwt-Assertion: $TG_TOKEN" --method tools/list
+    npx @modelcontextprotocol/inspector --cli {sse_url} --transport sse \
+      --header "Cf-Access-Jwt-Assertion: $TG_TOKEN" --method tools/call --tool-name whoami
+
+  curl:
+    curl -s {mcp_url} -H "Cf-Access-Jwt-Assertion: $TG_TOKEN" \
+      -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+      -H 'MCP-Protocol-Version: 2025-06-18' \
+      -d '{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"whoami","arguments":{{}}}}}}'
+{rule}
+"#
+    );
+}

@@ -1,0 +1,14 @@
+//! tunnelgate: an on-prem MCP server that turns an internal REST API into MCP tools and
+//! admits only callers with a verified Cloudflare Access identity.
+
+pub mod access;
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod dev;
+pub mod mcp;
+pub mod startup;
+pub mod telemetry;
+pub mod tools;
+
+pub use startup::Application;

@@ -1,0 +1,61 @@
+//! The MCP surface: Streamable HTTP at `/mcp`, legacy HTTP+SSE at `/sse` + `/message`,
+//! both behind the Access guard and the Host/Origin allowlist, both feeding one handler.
+
+pub mod allowlist;
+pub mod handler;
+pub mod jsonrpc_guard;
+pub mod legacy_sse;
+pub mod streamable;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{Error, web};
+
+use crate::access::require_access;
+pub use allowlist::RequestAllowlist;
+pub use handler::McpHandler;
+pub use legacy_sse::SseSessions;
+
+/// Mounts both transports. Middleware order (outermost first): allowlist, Access guard,
+/// stream headers; nothing reaches a transport without a verified identity.
+pub fn routes(config: &mut web::ServiceConfig, streamable: streamable::McpHttpService) {
+    config.service(
+        web::scope("")
+            .wrap(from_fn(stream_headers))
+            .wrap(from_fn(require_access))
+            .wrap(from_fn(allowlist::enforce_allowlist))
+            .route("/sse", web::get().to(legacy_sse::open_stream))
+            .route("/message", web::post().to(legacy_sse::post_message))
+            .service(
+                streamable
+                    .scope_with_path("/mcp")
+                    .wrap(from_fn(jsonrpc_guard::validate_jsonrpc)),
+            ),
+    );
+}
+
+/// Event streams must reach the client unbuffered: proxies (nginx-style) honour
+/// `X-Accel-Buffering: no`, and `no-cache` stops intermediaries from holding them.
+async fn stream_headers(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let mut response = next.call(request).await?;
+    let is_event_stream = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/event-stream"));
+    if is_event_stream {
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert(
+            header::HeaderName::from_static("x-accel-buffering"),
+            HeaderValue::from_static("no"),
+        );
+        headers.remove(header::CONTENT_ENCODING);
+    }
+    Ok(response)
+}

@@ -1,0 +1,106 @@
+//! The rmcp server handler both transports feed: it resolves the caller's identity and
+//! hands `tools/list` and `tools/call` to the tool registry.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use rmcp_actix_web::transport::on_request_extensions;
+
+use crate::access::Identity;
+use crate::tools::{CallError, ToolRegistry};
+
+/// Every protocol revision tunnelgate serves: 2024-11-05 over legacy SSE, the rest over
+/// Streamable HTTP.
+const SUPPORTED_VERSIONS: &[ProtocolVersion] = &[
+    ProtocolVersion::V_2024_11_05,
+    ProtocolVersion::V_2025_03_26,
+    ProtocolVersion::V_2025_06_18,
+    ProtocolVersion::V_2025_11_25,
+    ProtocolVersion::V_2026_07_28,
+];
+
+#[derive(Clone)]
+pub struct McpHandler {
+    registry: Arc<ToolRegistry>,
+    /// Set for legacy SSE sessions, which are bound to the identity that opened them;
+    /// Streamable HTTP requests carry their identity in the request extensions instead.
+    session_identity: Option<Arc<Identity>>,
+}
+
+impl McpHandler {
+    pub fn new(registry: Arc<ToolRegistry>) -> Self {
+        Self {
+            registry,
+            session_identity: None,
+        }
+    }
+
+    pub fn for_session(registry: Arc<ToolRegistry>, identity: Arc<Identity>) -> Self {
+        Self {
+            registry,
+            session_identity: Some(identity),
+        }
+    }
+
+    fn identity(&self, context: &RequestContext<RoleServer>) -> Result<Arc<Identity>, ErrorData> {
+        if let Some(identity) = &self.session_identity {
+            return Ok(Arc::clone(identity));
+        }
+        on_request_extensions(&context.extensions)
+            .and_then(|extensions| extensions.get::<Arc<Identity>>())
+            .cloned()
+            // Unreachable behind the access guard; refuse rather than run anonymously.
+            .ok_or_else(|| ErrorData::internal_error("request carries no verified identity", None))
+    }
+}
+
+impl ServerHandler for McpHandler {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("tunnelgate", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Tools of an internal API, called with the server's own credential on behalf \
+                 of your verified Cloudflare Access identity. `whoami` shows that identity.",
+            )
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(SUPPORTED_VERSIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let identity = self.identity(&context)?;
+        Ok(ListToolsResult::with_all_items(
+            self.registry.list(&identity),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let identity = self.identity(&context)?;
+        match self
+            .registry
+            .call(&identity, &request.name, request.arguments)
+            .await
+        {
+            Ok(result) => Ok(result.into()),
+            Err(CallError::UnknownTool(name)) => Err(ErrorData::invalid_params(
+                format!("unknown tool: {name}"),
+                None,
+            )),
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The legacy HTTP+SSE transport (protocol 2024-11-05): `GET /sse` opens a stream whose
+//! first event names the endpoint, `POST /message?sessionId=…` delivers client messages
+//! (answered 202), and responses travel back on the stream as `event: message`.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, Responder, web};
+use actix_web_lab::sse::{self, Sse};
+use futures::channel::mpsc;
+use futures::{SinkExt, Stream, StreamExt};
+use rand::RngCore;
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use serde::Deserialize;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::handler::McpHandler;
+use crate::access::Identity;
+use crate::admin::metrics::Metrics;
+use crate::tools::ToolRegistry;
+
+/// Messages buffered per direction before a slow peer applies backpressure.
+const CHANNEL_DEPTH: usize = 64;
+/// 128 random bits, hex-encoded.
+const SESSION_ID_LEN: usize = 32;
+
+struct Session {
+    owner: Arc<Identity>,
+    to_server: mpsc::Sender<ClientJsonRpcMessage>,
+    last_activity: Instant,
+    cancel: CancellationToken,
+}
+
+/// Open legacy SSE sessions of this process, each bound to the identity that opened it.
+pub struct SseSessions {
+    sessions: Mutex<HashMap<String, Session>>,
+    registry: Arc<ToolRegistry>,
+    metrics: Arc<Metrics>,
+    max_sessions: usize,
+    keep_alive: Duration,
+    idle_timeout: Duration,
+}
+
+impl SseSessions {
+    pub fn new(
+        registry: Arc<ToolRegistry>,
+        metrics: Arc<Metrics>,
+        max_sessions: usize,
+        keep_alive: Duration,
+        idle_timeout: Duration,
+    ) -> Self {
+        Self {
+            sessions: Mutex::new(HashMap::new()),
+            registry,
+            metrics,
+            max_sessions,
+            keep_alive,
+            idle_timeout,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        match self.sessions.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    pub fn open_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn remove(&self, session_id: &str) {
+        if let Some(session) = self.lock().remove(session_id) {
+            session.cancel.cancel();
+        }
+    }
+
+    /// Closes sessions whose client has sent nothing for `idle_timeout`.
+    pub fn reap_idle(&self) -> usize {
+        let now = Instant::now();
+        let mut sessions = self.lock();
+        let before = sessions.len();
+        sessions.retain(|_, session| {
+            let alive = now.duration_since(session.last_activity) < self.idle_timeout;
+            if !alive {
+                session.cancel.cancel();
+            }
+            alive
+        });
+        before - sessions.len()
+    }
+
+    pub fn spawn_reaper(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let sessions = Arc::clone(self);
+        let period = (self.idle_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                let reaped = sessions.reap_idle();
+                if reaped > 0 {
+                    tracing::info!(reaped, "closed idle legacy SSE sessions");
+                }
+            }
+        })
+    }
+}
+
+fn new_session_id() -> String {
+    let mut bytes = [0u8; SESSION_ID_LEN / 2];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn is_well_formed_session_id(candidate: &str) -> bool {
+    candidate.len() == SESSION_ID_LEN && candidate.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Removes the session when the client goes away and the response stream is dropped.
+struct SessionStream<S> {
+    inner: S,
+    session_id: String,
+    sessions: Arc<SseSessions>,
+}
+
+impl<S: Stream + Unpin> Stream for SessionStream<S> {
+    type Item = S::Item;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+impl<S> Drop for SessionStream<S> {
+    fn drop(&mut self) {
+        self.sessions.remove(&self.session_id);
+        self.sessions.metrics.sse_stream_closed();
+    }
+}
+
+fn json_error(status: actix_web::http::StatusCode, error: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "error": error }))
+}
+
+/// `GET /sse`: opens a session and streams its messages.
+pub async fn open_stream(request: HttpRequest, sessions: web::Data<SseSessions>) -> HttpResponse {
+    let Some(identity) = request.extensions().get::<Arc<Identity>>().cloned() else {
+        return json_error(actix_web::http::StatusCode::FORBIDDEN, "access_denied");
+    };
+    let sessions = sessions.into_inner();
+    let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_DEPTH);
+    let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_DEPTH);
+    let session_id = new_session_id();
+    let cancel = CancellationToken::new();
+    {
+        let mut open = sessions.lock();
+        if open.len() >= sessions.max_sessions {
+            tracing::warn!(
+                limit = sessions.max_sessions,
+                "legacy SSE session limit reached"
+            );
+            return json_error(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_sessions",
+            );
+        }
+        open.insert(
+            session_id.clone(),
+            Session {
+                owner: Arc::clone(&identity),
+                to_server,
+                last_activity: Instant::now(),
+                cancel: cancel.clone(),
+            },
+        );
+    }
+
+    let handler = McpHandler::for_session(Arc::clone(&sessions.registry), Arc::clone(&identity));
+    let task_sessions = Arc::clone(&sessions);
+    let task_session_id = session_id.clone();
+    tokio::spawn(async move {
+        match rmcp::service::serve_server_with_ct(handler, (to_client, from_client), cancel).await {
+            Ok(running) => {
+                let _ = running.waiting().await;
+            }
+            Err(error) => {
+                tracing::info!(error = %error, "legacy SSE session ended before initialize")
+            }
+        }
+        task_sessions.remove(&task_session_id);
+    });
+
+    tracing::info!(
+        principal = identity.principal(),
+        "legacy SSE session opened"
+    );
+    sessions.metrics.sse_stream_opened();
+    let endpoint = sse::Event::Data(
+        sse::Data::new(format!("/message?sessionId={session_id}")).event("endpoint"),
+    );
+    let messages = from_server.map(|message| {
+        let data = serde_json::to_string(&message).unwrap_or_else(|error| {
+            tracing::error!(error = %error, "cannot serialise a server message");
+            String::from("{}")
+        });
+        sse::Event::Data(sse::Data::new(data).event("message"))
+    });
+    let stream = SessionStream {
+        inner: futures::stream::iter([endpoint])
+            .chain(messages)
+            .map(Ok::<_, std::convert::Infallible>),
+        session_id,
+        sessions: Arc::clone(&sessions),
+    };
+    Sse::from_stream(stream)
+        .with_keep_alive(sessions.keep_alive)
+        .customize()
+        .insert_header(("X-Accel-Buffering", "no"))
+        .respond_to(&request)
+        .map_into_boxed_body()
+}
+
+#[derive(Deserialize)]
+pub struct MessageQuery {
+    #[serde(rename = "sessionId")]
+    session_id: Option<String>,
+}
+
+/// `POST /message?sessionId=…`: hands one client message to its session.
+pub async fn post_message(
+    request: HttpRequest,
+    query: web::Query<MessageQuery>,
+    body: web::Bytes,
+    sessions: web::Data<SseSessions>,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let Some(identity) = request.extensions().get::<Arc<Identity>>().cloned() else {
+        return json_error(StatusCode::FORBIDDEN, "access_denied");
+    };
+    let Some(session_id) = query
+        .session_id
+        .as_deref()
+        .filter(|id| is_well_formed_session_id(id))
+    else {
+        return json_error(StatusCode::BAD_REQUEST, "invalid_session_id");
+    };
+    let message: ClientJsonRpcMessage = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Err(_) => return jsonrpc_error(-32700, "Parse error"),
+        Ok(value) => match serde_json::from_value(value) {
+            Ok(message) => message,
+            Err(error) => {
+                return jsonrpc_error(-32600, &format!("Invalid Request: {error}"));
+            }
+        },
+    };
+    let mut to_server = {
+        let mut open = sessions.lock();
+        let Some(session) = open.get_mut(session_id) else {
+            return json_error(StatusCode::NOT_FOUND, "unknown_session");
+        };
+        if !session.owner.is_same_caller(&identity) {
+            tracing::warn!(
+                principal = identity.principal(),
+                owner = session.owner.principal(),
+                "refused a message for another identity's SSE session"
+            );
+            return json_error(StatusCode::FORBIDDEN, "session_belongs_to_another_identity");
+        }
+        session.last_activity = Instant::now();
+        session.to_server.clone()
+    };
+    match to_server.send(message).await {
+        Ok(()) => HttpResponse::Accepted().finish(),
+        Err(_) => json_error(StatusCode::NOT_FOUND, "unknown_session"),
+    }
+}
+
+fn jsonrpc_error(code: i32, message: &str) -> HttpResponse {
+    HttpResponse::BadRequest().json(json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": code, "message": message }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_are_random_and_well_formed() {
+        let first = new_session_id();
+        let second = new_session_id();
+        assert!(is_well_formed_session_id(&first));
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn rejects_malformed_session_ids() {
+        assert!(!is_well_formed_session_id("../../etc"));
+        assert!(!is_well_formed_session_id(""));
+        assert!(!is_well_formed_session_id(&"g".repeat(SESSION_ID_LEN)));
+    }
+}

@@ -1,0 +1,169 @@
+//! Building the application from settings: shared state, both listeners (port 0 works),
+//! background tasks; and running it until it is stopped.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::access::{AccessVerifier, CertsFetcher, KeyCache, issuer_for_team_domain};
+use crate::admin::{self, metrics::Metrics};
+use crate::config::Settings;
+use crate::mcp::{self, RequestAllowlist, SseSessions};
+use crate::tools::ToolRegistry;
+
+pub struct Application {
+    mcp_server: Server,
+    admin_server: Server,
+    mcp_address: SocketAddr,
+    admin_address: SocketAddr,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Application {
+    /// Binds both listeners and starts background work; does not serve until
+    /// [`Application::run_until_stopped`] is awaited.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_registry(settings, None).await
+    }
+
+    /// Like [`Application::build`] with an already-built tool registry (dev mode and tests).
+    pub async fn build_with_registry(
+        settings: Settings,
+        registry: Option<Arc<ToolRegistry>>,
+    ) -> anyhow::Result<Self> {
+        settings.require_access()?;
+        let metrics = Arc::new(Metrics::new());
+        let team_domain = settings.access.team_domain.as_deref().unwrap_or_default();
+        let issuer = issuer_for_team_domain(team_domain)
+            .map_err(|problem| anyhow::anyhow!("access.team_domain: {problem}"))?;
+        let certs_url = settings
+            .access
+            .certs_url
+            .clone()
+            .unwrap_or_else(|| format!("{issuer}/cdn-cgi/access/certs"));
+        let keys = Arc::new(KeyCache::new(
+            CertsFetcher::new(certs_url.clone()).context("building the certs client")?,
+            settings.access.unknown_kid_cooldown,
+            Arc::clone(&metrics),
+        ));
+        match keys.refresh().await {
+            Ok(count) => {
+                tracing::info!(keys = count, url = %certs_url, "Access signing keys loaded")
+            }
+            Err(error) => tracing::error!(
+                error = %error,
+                url = %certs_url,
+                "cannot load Access signing keys; not ready, retrying in the background"
+            ),
+        }
+        let mut background = vec![keys.spawn_refresher(settings.access.jwks_refresh)];
+        let verifier = web::Data::new(AccessVerifier::new(
+            Arc::clone(&keys),
+            &issuer,
+            settings.access.audiences.clone(),
+            settings.access.leeway,
+            settings.access.token_cache_size,
+        ));
+
+        let registry = match registry {
+            Some(registry) => registry,
+            None => Arc::new(crate::tools::build_registry(&settings, Arc::clone(&metrics)).await?),
+        };
+        let allowlist = RequestAllowlist::new(&settings.server.public_hostnames);
+        let sessions = Arc::new(SseSessions::new(
+            Arc::clone(&registry),
+            Arc::clone(&metrics),
+            settings.server.max_sse_sessions,
+            settings.server.sse_keep_alive,
+            settings.server.sse_idle_timeout,
+        ));
+        background.push(sessions.spawn_reaper());
+
+        let mcp_listener = TcpListener::bind(&settings.server.bind)
+            .with_context(|| format!("server.bind: cannot listen on {}", settings.server.bind))?;
+        let mcp_address = mcp_listener.local_addr()?;
+        let admin_listener = TcpListener::bind(&settings.admin.bind)
+            .with_context(|| format!("admin.bind: cannot listen on {}", settings.admin.bind))?;
+        let admin_address = admin_listener.local_addr()?;
+
+        let streamable =
+            mcp::streamable::service(Arc::clone(&registry), &settings.server, &allowlist);
+        let metrics_data = web::Data::from(Arc::clone(&metrics));
+        let sessions_data = web::Data::from(Arc::clone(&sessions));
+        let allowlist_data = web::Data::new(allowlist);
+        let max_body = settings.server.max_body.as_usize();
+        let mcp_server = HttpServer::new({
+            let metrics_data = metrics_data.clone();
+            move || {
+                let streamable = streamable.clone();
+                App::new()
+                    .app_data(verifier.clone())
+                    .app_data(metrics_data.clone())
+                    .app_data(sessions_data.clone())
+                    .app_data(allowlist_data.clone())
+                    .app_data(web::PayloadConfig::new(max_body))
+                    .app_data(web::Data::new(mcp::jsonrpc_guard::BodyLimit(max_body)))
+                    .configure(|config| mcp::routes(config, streamable))
+            }
+        })
+        .keep_alive(settings.server.keep_alive)
+        .shutdown_timeout(10)
+        .listen(mcp_listener)?
+        .run();
+
+        let keys_data = web::Data::new(Arc::clone(&keys));
+        let admin_server = HttpServer::new(move || {
+            App::new()
+                .app_data(keys_data.clone())
+                .app_data(metrics_data.clone())
+                .configure(admin::routes)
+        })
+        .workers(1)
+        .shutdown_timeout(5)
+        .listen(admin_listener)?
+        .run();
+
+        tracing::info!(
+            mcp = %mcp_address,
+            admin = %admin_address,
+            tools = registry.len(),
+            mode = ?settings.server.mode,
+            "tunnelgate listening"
+        );
+        Ok(Self {
+            mcp_server,
+            admin_server,
+            mcp_address,
+            admin_address,
+            background,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.mcp_address.port()
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.mcp_address
+    }
+
+    pub fn admin_port(&self) -> u16 {
+        self.admin_address.port()
+    }
+
+    pub fn admin_address(&self) -> SocketAddr {
+        self.admin_address
+    }
+
+    /// Serves until a shutdown signal (SIGINT/SIGTERM) stops both listeners.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = futures::future::try_join(self.mcp_server, self.admin_server).await;
+        for task in self.background {
+            task.abort();
+        }
+        result.map(|_| ())
+    }
+}

@@ -1,0 +1,164 @@
+//! Streamable HTTP at `/mcp` with an MCP client library, and the JSON-RPC error surface.
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use rmcp::ServiceExt;
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::json;
+
+use crate::helpers::{read_jsonrpc, spawn_app};
+use crate::issuer::TokenBuilder;
+
+fn client_transport(url: String, token: &str) -> StreamableHttpClientTransport<reqwest::Client> {
+    let mut headers = HashMap::new();
+    headers.insert(
+        http::HeaderName::from_static("cf-access-jwt-assertion"),
+        http::HeaderValue::from_str(token).unwrap(),
+    );
+    StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(url).custom_headers(headers),
+    )
+}
+
+#[actix_web::test]
+async fn a_client_library_initializes_lists_tools_and_calls_whoami() {
+    let app = spawn_app().await;
+    let token = TokenBuilder::user("ada@example.com").build();
+
+    let client = ().serve(client_transport(app.mcp_url(), &token)).await.unwrap();
+    let tools = client.list_all_tools().await.unwrap();
+    let result = client
+        .call_tool(CallToolRequestParams::new("whoami"))
+        .await
+        .unwrap();
+    let _ = client.cancel().await;
+
+    assert!(tools.iter().any(|tool| tool.name == "whoami"));
+    let identity = result.structured_content.unwrap();
+    assert_eq!(identity["email"], "ada@example.com");
+}
+
+#[actix_web::test]
+async fn a_client_library_with_a_wrong_audience_token_fails_with_403() {
+    let app = spawn_app().await;
+    let token = TokenBuilder::user("ada@example.com")
+        .claim("aud", json!(["another-app"]))
+        .build();
+
+    let outcome = ().serve(client_transport(app.mcp_url(), &token)).await;
+
+    let error = format!("{:?}", outcome.err().expect("initialize must fail"));
+    assert!(error.contains("403"), "{error}");
+}
+
+#[actix_web::test]
+async fn answers_an_initialize_with_a_supported_protocol_version() {
+    let app = spawn_app().await;
+    let token = TokenBuilder::user("ada@example.com").build();
+    for version in ["2025-03-26", "2025-06-18", "2025-11-25"] {
+        let response = app
+            .http
+            .post(app.mcp_url())
+            .header("Cf-Access-Jwt-Assertion", &token)
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", version)
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": version, "capabilities": {},
+                "clientInfo": {"name": "test", "version": "1"}}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = read_jsonrpc(response).await;
+        assert_eq!(body["result"]["protocolVersion"], version);
+        assert_eq!(body["result"]["serverInfo"]["name"], "tunnelgate");
+    }
+}
+
+#[actix_web::test]
+async fn malformed_json_gets_a_parse_error_not_a_crash() {
+    let app = spawn_app().await;
+    let token = TokenBuilder::user("ada@example.com").build();
+
+    let response = app
+        .http
+        .post(app.mcp_url())
+        .header("Cf-Access-Jwt-Assertion", &token)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2025-06-18")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], -32700, "{body}");
+}
+
+#[actix_web::test]
+async fn a_tools_call_without_a_name_is_invalid_params() {
+    let app = spawn_app().await;
+    let token = TokenBuilder::user("ada@example.com").build();
+
+    let response = app
+        .post_mcp(
+            Some(&token),
+            &json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"nme": "whoami"}}),
+        )
+        .await;
+
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32602, "{body}");
+    assert_eq!(body["id"], 4);
+}
+
+#[actix_web::test]
+async fn an_unknown_method_gets_method_not_found() {
+    let app = spawn_app().await;
+    let token = TokenBuilder::user("ada@example.com").build();
+
+    let response = app
+        .post_mcp(
+            Some(&token),
+            &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/frobnicate", "params": {}}),
+        )
+        .await;
+
+    let body = read_jsonrpc(response).await;
+    assert_eq!(body["error"]["code"], -32601, "{body}");
+}
+
+#[actix_web::test]
+async fn calling_an_unknown_tool_is_an_invalid_params_error() {
+    let app = spawn_app().await;
+    let token = TokenBuilder::user("ada@example.com").build();
+
+    let body = app.call_tool(&token, "no_such_tool", json!({})).await;
+
+    assert_eq!(body["error"]["code"], -32602, "{body}");
+}
+
+#[actix_web::test]
+async fn a_stateless_server_issues_no_session_id() {
+    let app = spawn_app().await;
+    let token = TokenBuilder::user("ada@example.com").build();
+
+    let response = app
+        .post_mcp(
+            Some(&token),
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "test", "version": "1"}}}),
+        )
+        .await;
+
+    assert!(response.headers().get("mcp-session-id").is_none());
+}
