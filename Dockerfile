@@ -6,6 +6,8 @@
 # The runtime image has no shell and no package manager; the process runs as uid/gid
 # 65532 ("nonroot" in distroless images).
 
+# Build and runtime stages must share a Debian release (the binary links against its
+# glibc): bookworm here and cc-debian12 below, or trixie with cc-debian13.
 ARG RUST_VERSION=1.95
 
 # --- build -------------------------------------------------------------------------
