@@ -10,5 +10,6 @@ pub mod mcp;
 pub mod startup;
 pub mod telemetry;
 pub mod tools;
+pub mod upstream;
 
 pub use startup::Application;
