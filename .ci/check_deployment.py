@@ -8,6 +8,11 @@ Compose Specification schema is vendored in .ci/schemas/ (see its README).
 
     python3 .ci/check_deployment.py                    # CI: the committed templates
     python3 .ci/check_deployment.py --env-file .env    # operator preflight on a deploy host
+    python3 .ci/check_deployment.py --binary target/release/tunnelgate   # also ask the binary
+
+With --binary, the script runs `tunnelgate check-config` with the tunnelgate service's
+environment from docker-compose.yml (secret paths pointed at placeholder files) and
+compares the effective settings it prints with the defaults assumed here.
 
 With --env-file pointing at a real .env, the script also refuses example values that were
 not replaced and checks that the secret files of the active profile exist and are
@@ -26,6 +31,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -765,7 +771,43 @@ class Checker:
                 continue
             r.check(f"secret {name}: no trailing newline or surrounding whitespace", content == content.strip(), "write it with printf '%s'")
 
-    def run(self) -> int:
+    def check_binary(self, binary: Path) -> None:
+        """The real configuration loader accepts the compose environment, and its effective
+        values are the ones this script assumed."""
+        r = self.report
+        r.section(f"tunnelgate check-config with the compose environment ({binary})")
+        service = self.services.get(TUNNELGATE_SERVICE, {})
+        env = environment_of(service)
+        with tempfile.TemporaryDirectory(prefix="tunnelgate-secrets-") as tmp:
+            for name, target in mounted_secrets(service).items():
+                placeholder = Path(tmp) / name
+                placeholder.write_text("placeholder-secret", encoding="utf-8")
+                env = {key: str(placeholder) if value == target else value for key, value in env.items()}
+            try:
+                result = subprocess.run(
+                    [str(binary), "check-config"],
+                    env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+                    capture_output=True, text=True, timeout=60, check=False,
+                )
+            except OSError as error:
+                r.check("tunnelgate check-config runs", False, str(error))
+                return
+        if not r.check("tunnelgate check-config accepts the compose environment", result.returncode == 0, (result.stderr or result.stdout).strip()[-800:]):
+            return
+        try:
+            effective = tomllib.loads(result.stdout)
+        except tomllib.TOMLDecodeError as error:
+            r.check("check-config prints the effective configuration as TOML", False, str(error))
+            return
+        for key in ("server.bind", "admin.bind", "state_dir", "upstream.profile", "server.keep_alive", "server.sse_keep_alive"):
+            node: Any = effective
+            for part in key.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            assumed = self.setting(key)
+            same = parse_duration(node) == parse_duration(assumed) if key.endswith("keep_alive") else str(node) == assumed
+            r.check(f"effective {key} is what this script assumed ({assumed})", same, f"tunnelgate says {node!r}; update APP_DEFAULTS or the bundle")
+
+    def run(self, binary: Path | None = None) -> int:
         self.check_env_file()
         self.check_schema()
         self.check_compose_common()
@@ -777,6 +819,10 @@ class Checker:
             self.check_secret_files()
         else:
             self.check_gitignore()
+        if binary is not None:
+            self.check_binary(binary)
+        else:
+            print("\nskip  tunnelgate check-config against the compose environment (no --binary given)")
         r = self.report
         print()
         for note in r.notes:
@@ -793,6 +839,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent, help="repository root (default: this script's parent directory)")
     parser.add_argument("--env-file", type=Path, help="env file to check against (default: .env.example); anything else enables the preflight checks")
+    parser.add_argument("--binary", type=Path, help="a tunnelgate binary: run its check-config with the compose environment")
     args = parser.parse_args(argv)
     root = args.root.resolve()
     env_file = (args.env_file or root / ".env.example").resolve()
@@ -805,7 +852,7 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, OSError) as error:
         print(f"check_deployment: {error}", file=sys.stderr)
         return 2
-    return checker.run()
+    return checker.run(args.binary.resolve() if args.binary else None)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,15 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "$want" > "$stamp"
 fi
 
+# TUNNELGATE_BIN=target/release/tunnelgate also runs that binary's check-config with the
+# compose environment (see check_deployment.py --binary).
+binary=()
+if [ -n "${TUNNELGATE_BIN:-}" ]; then
+    binary=(--binary "$TUNNELGATE_BIN")
+fi
+
 status=0
-"$venv/bin/python" "$root/.ci/check_deployment.py" --root "$root" "$@" || status=$?
+"$venv/bin/python" "$root/.ci/check_deployment.py" --root "$root" "${binary[@]}" "$@" || status=$?
 # In CI (no arguments), also prove that each check can fail: .ci/test_check_deployment.py
 # breaks copies of the bundle one way at a time and expects the matching failure.
 if [ "$#" -eq 0 ]; then

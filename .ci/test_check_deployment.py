@@ -92,10 +92,41 @@ def make_operator_setup(root: Path) -> None:
         write_secret(root / "secrets" / name)
 
 
-def run_checker(root: Path, operator: bool) -> tuple[int, str]:
+# Stand-in for `tunnelgate check-config`: needs the token file the compose environment names,
+# then prints effective settings like the real binary does.
+FAKE_BINARY = """#!/bin/sh
+[ -f "$POLAR_ACCESS_TOKEN_FILE" ] || { echo "upstream.token_file: $POLAR_ACCESS_TOKEN_FILE does not exist" >&2; exit 1; }
+cat <<'TOML'
+state_dir = "/var/lib/tunnelgate"
+
+[server]
+bind = "0.0.0.0:8080"
+keep_alive = "2m"
+sse_keep_alive = "15s"
+
+[admin]
+bind = "127.0.0.1:9090"
+
+[upstream]
+profile = "polar"
+TOML
+echo "configuration is valid" >&2
+"""
+
+
+def make_fake_binary(root: Path) -> Path:
+    path = root / "fake-tunnelgate"
+    path.write_text(FAKE_BINARY, encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+def run_checker(root: Path, operator: bool, binary: Path | None = None) -> tuple[int, str]:
     argv = ["--root", str(root)]
     if operator:
         argv += ["--env-file", str(root / ".env")]
+    if binary is not None:
+        argv += ["--binary", str(binary)]
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         code = check_deployment.main(argv)
@@ -216,6 +247,10 @@ CASES = [
     ),
     Case("local tunnel with the example UUID", [(".env", "COMPOSE_PROFILES=remote-tunnel", "COMPOSE_PROFILES=local-tunnel"), (TUNNEL, REAL_TUNNEL, check_deployment.EXAMPLE_TUNNEL_ID)], ["tunnel is not the example UUID"], operator=True),
     Case("local tunnel config disagrees with .env", [(".env", "COMPOSE_PROFILES=remote-tunnel", "COMPOSE_PROFILES=local-tunnel"), (TUNNEL, f"- hostname: {REAL_HOST}", "- hostname: mcp.example.com")], ["hostname is one of TUNNELGATE__SERVER__PUBLIC_HOSTNAMES"], operator=True),
+    # -- --binary: the real configuration loader's view
+    Case("binary rejects the compose environment", [("fake-tunnelgate", '[ -f "$POLAR_ACCESS_TOKEN_FILE" ]', "false")], ["check-config accepts the compose environment"], extra={"binary": True}),
+    Case("binary's default bind differs", [("fake-tunnelgate", 'bind = "0.0.0.0:8080"', 'bind = "0.0.0.0:8000"')], ["effective server.bind is what this script assumed"], extra={"binary": True}),
+    Case("binary's keep-alive differs", [("fake-tunnelgate", 'keep_alive = "2m"', 'keep_alive = "75s"')], ["effective server.keep_alive is what this script assumed"], extra={"binary": True}),
     # -- unreadable inputs
     Case("compose file is not YAML", [(COMPOSE, "services:\n", "services: [\n")], [], exit_code=2),
     Case("env file has a malformed line", [(ENV, "COMPOSE_PROFILES=remote-tunnel\n", "COMPOSE_PROFILES remote-tunnel\n")], [], exit_code=2),
@@ -228,11 +263,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="check-deployment-") as tmp:
         base = Path(tmp)
         # Controls: the untouched bundle passes, in CI mode and as a filled-in preflight.
-        for label, operator in (("control: committed bundle passes", False), ("control: filled-in deployment passes the preflight", True)):
+        controls = (
+            ("control: committed bundle passes", False, False),
+            ("control: filled-in deployment passes the preflight", True, False),
+            ("control: a binary agreeing with the bundle passes", False, True),
+        )
+        for label, operator, with_binary in controls:
             root = make_copy(base)
             if operator:
                 make_operator_setup(root)
-            code, output = run_checker(root, operator)
+            code, output = run_checker(root, operator, make_fake_binary(root) if with_binary else None)
             ok = code == 0
             print(f"{'PASS' if ok else 'FAIL'}  {label}" + ("" if ok else f": exit {code}, failing {failing_checks(output)}"))
             passed, failed = passed + ok, failed + (not ok)
@@ -243,6 +283,7 @@ def main() -> int:
             root = make_copy(base)
             if case.operator:
                 make_operator_setup(root)
+            binary = make_fake_binary(root) if case.extra.get("binary") else None
             try:
                 for file, old, new in case.edits:
                     replace(root, file, old, new)
@@ -252,7 +293,7 @@ def main() -> int:
                 print(f"FAIL  {case.name}: {error}")
                 failed += 1
                 continue
-            code, output = run_checker(root, case.operator)
+            code, output = run_checker(root, case.operator, binary)
             failures = failing_checks(output)
             unmatched = [want for want in case.expect if not any(want in failure for failure in failures)]
             ok = code == case.exit_code and not unmatched
