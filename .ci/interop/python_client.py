@@ -15,7 +15,7 @@ on the results. The HTTP exchanges are recorded with httpx2 event hooks, so the
 assertions can also name the wire-level facts (which JSON-RPC method went out, which
 status came back) that the SDK does not surface itself.
 
-Usage: python_client.py --info INFO_JSON [--results OUT_JSON] [--only CASE ...]
+Usage: python_client.py --info INFO_JSON [--results OUT_JSON] [--only CASE ...] [--verbose]
 Exit status: 0 if every selected case passed, 1 otherwise.
 """
 
@@ -243,6 +243,7 @@ def assert_no_http_errors(rec: Recorder, allowed: set[int] = frozenset()) -> Non
 
 async def case_http_legacy(info: dict, ctx: dict) -> str:
     rec, token = Recorder(), info["token"]
+    ctx["rec"] = rec
     async with make_http_client(token, rec) as http:
         async with Client(streamable_http_client(info["mcp_url"], http_client=http), mode="legacy", cache=None) as c:
             check(c.session.initialize_result is not None, "legacy mode finished without an InitializeResult")
@@ -267,6 +268,7 @@ async def case_http_legacy(info: dict, ctx: dict) -> str:
 
 async def case_http_auto(info: dict, ctx: dict) -> str:
     rec, token = Recorder(), info["token"]
+    ctx["rec"] = rec
     async with make_http_client(token, rec) as http:
         # mode="auto" is also the SDK's default; spelled out here. It sends server/discover at
         # LATEST_MODERN_VERSION (2026-07-28) and adopt()s the DiscoverResult, falling back to
@@ -293,6 +295,7 @@ async def case_http_auto(info: dict, ctx: dict) -> str:
 
 async def case_sse(info: dict, ctx: dict) -> str:
     rec, token = Recorder(), info["token"]
+    ctx["rec"] = rec
     transport = sse_client(info["sse_url"], headers={HEADER: token}, timeout=30.0, sse_read_timeout=60.0, httpx_client_factory=sse_factory(rec))
     async with Client(transport, mode="legacy", cache=None) as c:
         check(c.session.initialize_result is not None, "no InitializeResult over SSE")
@@ -354,6 +357,7 @@ async def expect_failure(coro: Callable[[], Awaitable[None]]) -> BaseException |
 
 async def case_http_legacy_wrong_aud(info: dict, ctx: dict) -> str:
     rec, token = Recorder(), wrong_token(info, ctx)
+    ctx["rec"] = rec
 
     async def attempt():
         async with make_http_client(token, rec) as http:
@@ -370,6 +374,7 @@ async def case_http_legacy_wrong_aud(info: dict, ctx: dict) -> str:
 
 async def case_http_auto_wrong_aud(info: dict, ctx: dict) -> str:
     rec, token = Recorder(), wrong_token(info, ctx)
+    ctx["rec"] = rec
 
     async def attempt():
         async with make_http_client(token, rec) as http:
@@ -387,6 +392,7 @@ async def case_http_auto_wrong_aud(info: dict, ctx: dict) -> str:
 
 async def case_sse_wrong_aud(info: dict, ctx: dict) -> str:
     rec, token = Recorder(), wrong_token(info, ctx)
+    ctx["rec"] = rec
 
     async def attempt():
         transport = sse_client(info["sse_url"], headers={HEADER: token}, timeout=30.0, sse_read_timeout=60.0, httpx_client_factory=sse_factory(rec))
@@ -411,7 +417,7 @@ CASES: dict[str, Callable[[dict, dict], Awaitable[str]]] = {
 }
 
 
-async def run(info: dict, only: list[str] | None) -> list[dict]:
+async def run(info: dict, only: list[str] | None, verbose: bool) -> list[dict]:
     results, ctx = [], {}
     for name, fn in CASES.items():
         if only and name not in only:
@@ -430,6 +436,9 @@ async def run(info: dict, only: list[str] | None) -> list[dict]:
                 detail = f"{type(e).__name__}: {e}; leaves: {[repr(x) for x in leaves(e)][:4]}"
                 traceback.print_exc(file=sys.stderr)
         dt = time.monotonic() - t0
+        rec = ctx.pop("rec", None)
+        if rec is not None and (verbose or not ok):
+            print(f"  wire ({name}): {rec.summary()}", file=sys.stderr, flush=True)
         results.append({"case": name, "client": f"python mcp {mcp_version()}", "ok": ok, "seconds": round(dt, 2), "detail": detail})
         print(f"[{'PASS' if ok else 'FAIL'}] {name} ({dt:.1f}s): {detail}", flush=True)
     return results
@@ -446,10 +455,11 @@ def main() -> int:
     ap.add_argument("--info", required=True)
     ap.add_argument("--results")
     ap.add_argument("--only", nargs="*")
+    ap.add_argument("--verbose", action="store_true", help="print each case's HTTP exchanges (always on failure)")
     args = ap.parse_args()
     with open(args.info) as f:
         info = json.load(f)
-    results = anyio.run(run, info, args.only)
+    results = anyio.run(run, info, args.only, args.verbose)
     if args.results:
         with open(args.results, "w") as f:
             json.dump(results, f, indent=2)

@@ -13,7 +13,8 @@
 # prints a summary table and exits non-zero if any case failed.
 #
 # Environment knobs: TUNNELGATE_BIN (use this binary, skip the build), INTEROP_NO_BUILD=1
-# (do not run cargo; fail if the binary is missing), INTEROP_KEEP=1 (keep the work dir).
+# (do not run cargo; fail if the binary is missing), INTEROP_KEEP=1 (keep the work dir with
+# the server log), INTEROP_VERBOSE=1 (print every Python case's HTTP exchanges).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -146,7 +147,8 @@ EOF
 RUN_START=$(date +%s)
 set +e
 log "Python SDK client"
-"$PY" "$HERE/python_client.py" --info "$INFO" --results "$WORK/python.json"
+PY_ARGS=(); [[ "${INTEROP_VERBOSE:-0}" == 1 ]] && PY_ARGS+=(--verbose)
+"$PY" "$HERE/python_client.py" --info "$INFO" --results "$WORK/python.json" "${PY_ARGS[@]}"
 PY_RC=$?
 log "MCP Inspector CLI"
 HOME="$CACHE/home" "$PY" "$HERE/inspector_cases.py" --info "$INFO" --inspector "$INSPECTOR" --results "$WORK/inspector.json"
