@@ -24,7 +24,14 @@ pub fn issuer_for_team_domain(raw: &str) -> Result<String, String> {
     if host.contains("://") {
         return Err(format!("\"{raw}\" must use https or be a bare team name"));
     }
-    let team = host.strip_suffix(".cloudflareaccess.com").unwrap_or(host);
+    // FedRAMP tenants live under `fed.cloudflareaccess.com`.
+    let (team, domain) = match host.strip_suffix(".fed.cloudflareaccess.com") {
+        Some(team) => (team, "fed.cloudflareaccess.com"),
+        None => (
+            host.strip_suffix(".cloudflareaccess.com").unwrap_or(host),
+            "cloudflareaccess.com",
+        ),
+    };
     let valid = !team.is_empty()
         && team.len() <= 63
         && team.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -35,10 +42,7 @@ pub fn issuer_for_team_domain(raw: &str) -> Result<String, String> {
             "\"{raw}\" is not a team name such as myteam or myteam.cloudflareaccess.com"
         ));
     }
-    Ok(format!(
-        "https://{}.cloudflareaccess.com",
-        team.to_ascii_lowercase()
-    ))
+    Ok(format!("https://{}.{domain}", team.to_ascii_lowercase()))
 }
 
 #[cfg(test)]
@@ -59,6 +63,14 @@ mod tests {
                 "{spelling}"
             );
         }
+    }
+
+    #[test]
+    fn keeps_a_fedramp_team_domain_under_fed() {
+        assert_eq!(
+            issuer_for_team_domain("myteam.fed.cloudflareaccess.com").as_deref(),
+            Ok("https://myteam.fed.cloudflareaccess.com")
+        );
     }
 
     #[test]

@@ -67,6 +67,10 @@ pub struct ServerSettings {
     pub sse_keep_alive: Duration,
     /// Largest accepted request body; larger bodies get 413.
     pub max_body: ByteSize,
+    /// Extra browser origins allowed besides the https origins of the hostnames, e.g.
+    /// `http://localhost:6274` for a local MCP Inspector web UI.
+    #[serde(deserialize_with = "string_or_list")]
+    pub allowed_origins: Vec<String>,
     /// Most legacy SSE sessions open at once.
     pub max_sse_sessions: usize,
     /// A legacy SSE session with no client message for this long is closed.
@@ -80,6 +84,7 @@ impl Default for ServerSettings {
             bind: "0.0.0.0:8080".into(),
             public_hostnames: Vec::new(),
             mode: ServerMode::Stateless,
+            allowed_origins: Vec::new(),
             keep_alive: Duration::from_secs(120),
             sse_keep_alive: Duration::from_secs(15),
             max_body: ByteSize(4 * 1024 * 1024),
@@ -389,10 +394,24 @@ impl Settings {
             if hostname.is_empty()
                 || hostname.contains("://")
                 || hostname.contains('/')
+                || hostname.contains(':')
                 || hostname.chars().any(char::is_whitespace)
             {
                 problems.push(format!(
-                    "server.public_hostnames: \"{hostname}\" must be a bare hostname such as mcp.example.com"
+                    "server.public_hostnames: \"{hostname}\" must be a bare hostname such as mcp.example.com (no scheme, port or path)"
+                ));
+            }
+        }
+        for origin in &self.server.allowed_origins {
+            let valid = url::Url::parse(origin).is_ok_and(|url| {
+                matches!(url.scheme(), "http" | "https")
+                    && url.host().is_some()
+                    && url.path() == "/"
+                    && url.query().is_none()
+            });
+            if !valid {
+                problems.push(format!(
+                    "server.allowed_origins: \"{origin}\" must be an origin such as http://localhost:6274"
                 ));
             }
         }

@@ -80,11 +80,17 @@ async fn start(args: &DevArgs) -> anyhow::Result<Application> {
     settings.access.certs_url = Some(format!("{issuer_url}/cdn-cgi/access/certs"));
     settings.upstream.spec = Some(format!("{demo_url}/openapi.json"));
     settings.upstream.base_url = Some(demo_url.clone());
+    settings.upstream.token = Some(crate::config::Secret::new(demo_api::DEMO_API_TOKEN));
     settings.tools.read_only = false;
     if args.dynamic {
         settings.tools.mode = ToolsMode::Dynamic;
     }
     settings.state_dir = state_dir;
+    // The MCP Inspector's web UI, when it connects directly from the browser.
+    settings.server.allowed_origins = vec![
+        "http://localhost:6274".into(),
+        "http://127.0.0.1:6274".into(),
+    ];
     settings.log.format = LogFormat::Pretty;
 
     let application = Application::build(settings).await?;

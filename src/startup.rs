@@ -72,7 +72,15 @@ impl Application {
             Some(registry) => registry,
             None => Arc::new(crate::tools::build_registry(&settings, Arc::clone(&metrics)).await?),
         };
-        let allowlist = RequestAllowlist::new(&settings.server.public_hostnames);
+        if settings.server.public_hostnames.is_empty() {
+            tracing::warn!(
+                "server.public_hostnames is empty: only loopback Host headers are accepted, so requests through the tunnel will be refused"
+            );
+        }
+        let allowlist = RequestAllowlist::with_extra_origins(
+            &settings.server.public_hostnames,
+            &settings.server.allowed_origins,
+        );
         let sessions = Arc::new(SseSessions::new(
             Arc::clone(&registry),
             Arc::clone(&metrics),

@@ -123,13 +123,13 @@ pub async fn describe_catalog(settings: &Settings) -> anyhow::Result<String> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<44} {:<5} {:<7} {}",
-        "NAME", "ACCESS", "METHOD", "PATH / DESCRIPTION"
+        "{:<44} {:<5} {:<7} PATH / DESCRIPTION",
+        "NAME", "ACCESS", "METHOD"
     );
     let _ = writeln!(
         out,
-        "{:<44} {:<5} {:<7} {}",
-        WHOAMI, "read", "-", "(built-in) the caller's verified Access identity"
+        "{WHOAMI:<44} {:<5} {:<7} (built-in) the caller's verified Access identity",
+        "read", "-"
     );
     let Some((catalog, _, _)) = load_catalog(settings).await? else {
         let _ = writeln!(

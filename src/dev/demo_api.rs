@@ -90,12 +90,17 @@ impl Shelf {
     }
 }
 
+/// The credential the demo API expects, so dev mode shows the server's own token (not the
+/// caller's) reaching the upstream.
+pub const DEMO_API_TOKEN: &str = "demo-api-token";
+
 /// Serves the demo API (and its document at `/openapi.json`) on `listener`.
 pub fn serve(listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
     let shelf = web::Data::new(Shelf::seeded());
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(shelf.clone())
+            .wrap(actix_web::middleware::from_fn(require_demo_token))
             .route("/openapi.json", web::get().to(document))
             .route("/v1/books", web::get().to(list_books))
             .route("/v1/books", web::post().to(create_book))
@@ -105,6 +110,25 @@ pub fn serve(listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
     .workers(1)
     .listen(listener)?
     .run())
+}
+
+async fn require_demo_token(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<actix_web::body::BoxBody>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let expected = format!("Bearer {DEMO_API_TOKEN}");
+    let authorized = request.path() == "/openapi.json"
+        || request
+            .headers()
+            .get("authorization")
+            .is_some_and(|value| value.as_bytes() == expected.as_bytes());
+    if authorized {
+        next.call(request).await
+    } else {
+        let response = HttpResponse::Unauthorized()
+            .json(json!({"error": "Unauthorized", "detail": "missing or wrong API token"}));
+        Ok(request.into_response(response))
+    }
 }
 
 #[derive(Deserialize)]

@@ -13,17 +13,31 @@ const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 #[derive(Debug, Clone)]
 pub struct RequestAllowlist {
     hosts: Vec<String>,
+    /// Configured extra origins, normalised by `url` (`scheme://host[:port]`).
+    extra_origins: Vec<String>,
 }
 
 impl RequestAllowlist {
     pub fn new(public_hostnames: &[String]) -> Self {
+        Self::with_extra_origins(public_hostnames, &[])
+    }
+
+    pub fn with_extra_origins(public_hostnames: &[String], extra_origins: &[String]) -> Self {
         let mut hosts: Vec<String> = public_hostnames
             .iter()
             .map(|host| host.trim().to_ascii_lowercase())
             .collect();
         hosts.extend(LOOPBACK_HOSTS.iter().map(|host| host.to_string()));
         hosts.dedup();
-        Self { hosts }
+        let extra_origins = extra_origins
+            .iter()
+            .filter_map(|origin| url::Url::parse(origin).ok())
+            .map(|url| url.origin().ascii_serialization())
+            .collect();
+        Self {
+            hosts,
+            extra_origins,
+        }
     }
 
     /// The list as rmcp's Streamable HTTP transport takes it (same policy, checked twice).
@@ -32,7 +46,8 @@ impl RequestAllowlist {
     }
 
     pub fn origins(&self) -> Vec<String> {
-        self.hosts
+        let mut origins: Vec<String> = self
+            .hosts
             .iter()
             .map(|host| {
                 // An explicit default port: rmcp treats a portless entry as "any port".
@@ -42,7 +57,9 @@ impl RequestAllowlist {
                     format!("https://{host}:443")
                 }
             })
-            .collect()
+            .collect();
+        origins.extend(self.extra_origins.iter().cloned());
+        origins
     }
 
     /// `Host` may carry a port; the hostname alone decides.
@@ -63,6 +80,12 @@ impl RequestAllowlist {
         let Ok(url) = url::Url::parse(origin) else {
             return false;
         };
+        if self
+            .extra_origins
+            .contains(&url.origin().ascii_serialization())
+        {
+            return true;
+        }
         if url.scheme() != "https" || url.port().is_some() {
             return false;
         }
@@ -153,6 +176,16 @@ mod tests {
         assert!(list.allows_host("127.0.0.1:8080"));
         assert!(list.allows_host("[::1]:8080"));
         assert!(list.allows_host("localhost"));
+    }
+
+    #[test]
+    fn allows_a_configured_extra_origin_exactly() {
+        let list = RequestAllowlist::with_extra_origins(
+            &["mcp.example.com".to_string()],
+            &["http://localhost:6274".to_string()],
+        );
+        assert!(list.allows_origin("http://localhost:6274"));
+        assert!(!list.allows_origin("http://localhost:6275"));
     }
 
     #[test]

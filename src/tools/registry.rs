@@ -125,7 +125,9 @@ impl ToolRegistry {
                             None | Some(Value::Null) => None,
                             Some(Value::Object(map)) => Some(map.clone()),
                             Some(_) => {
-                                return Ok(tool_error("call_tool: \"arguments\" must be an object"));
+                                return Ok(tool_error(
+                                    "call_tool: \"arguments\" must be an object",
+                                ));
                             }
                         };
                         Ok(match api.catalog.get(target) {

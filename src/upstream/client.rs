@@ -236,7 +236,10 @@ impl UpstreamClient {
     }
 
     fn classify(&self, error: reqwest::Error) -> UpstreamError {
-        if error.is_timeout() {
+        if error.is_connect() {
+            // Includes connect timeouts: nothing was sent, so a retry is safe to consider.
+            UpstreamError::Unreachable(error.without_url().to_string())
+        } else if error.is_timeout() {
             UpstreamError::Timeout(self.timeout)
         } else {
             // Without the URL: it may hold argument values, and never the credential.

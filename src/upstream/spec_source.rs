@@ -65,12 +65,30 @@ pub async fn load_spec(
     }
     let saved = saved_copy_path(state_dir, source);
     match fetch(source).await {
-        Ok(bytes) => {
-            if accept(&bytes) {
-                save_copy(&saved, &bytes).await;
-            }
+        Ok(bytes) if accept(&bytes) => {
+            save_copy(&saved, &bytes).await;
             Ok((bytes, SpecOrigin::Url(source.to_string())))
         }
+        // A bad document from the URL (an error page, a truncated body) must not stop a
+        // restart that a saved good copy can serve; without one, the caller reports
+        // exactly what is wrong with the fetched bytes.
+        Ok(bytes) => match tokio::fs::read(&saved).await {
+            Ok(saved_bytes) => {
+                tracing::warn!(
+                    url = source,
+                    saved = %saved.display(),
+                    "the fetched OpenAPI document is not valid; using the last good copy"
+                );
+                Ok((
+                    saved_bytes,
+                    SpecOrigin::SavedCopy {
+                        url: source.to_string(),
+                        path: saved,
+                    },
+                ))
+            }
+            Err(_) => Ok((bytes, SpecOrigin::Url(source.to_string()))),
+        },
         Err(reason) => match tokio::fs::read(&saved).await {
             Ok(bytes) => {
                 tracing::warn!(

@@ -1,8 +1,11 @@
 //! Integration tests: each spawns the real application on loopback port 0.
 
 mod access;
+mod api_tools;
+mod fake_upstream;
 mod helpers;
 mod issuer;
 mod keys;
 mod legacy_sse;
+mod polar;
 mod streamable;
