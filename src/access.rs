@@ -2,6 +2,7 @@
 //! [`Identity`] and the guard that admits nothing else to an MCP route.
 
 mod certs;
+mod groups;
 mod guard;
 mod identity;
 mod keys;
@@ -10,6 +11,7 @@ mod token_cache;
 mod verifier;
 
 pub use certs::{CertsFetcher, FetchError, parse_certs};
+pub use groups::{IdentityLookup, LookupError, groups_from_claims};
 pub use guard::{ACCESS_JWT_HEADER, require_access};
 pub use identity::{Identity, IdentityKind};
 pub use keys::{KeyCache, KeyLookupError};

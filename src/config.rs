@@ -30,8 +30,14 @@ pub struct Settings {
     pub polar: PolarSettings,
     pub tools: ToolsSettings,
     pub log: LogSettings,
+    pub policy: PolicySettings,
+    pub audit: AuditSettings,
+    pub limits: LimitsSettings,
     /// Where tunnelgate keeps state that should survive a restart (the last good OpenAPI copy).
     pub state_dir: PathBuf,
+    /// The file these settings were read from; SIGHUP re-reads it for policy changes.
+    #[serde(skip)]
+    pub source_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -44,7 +50,11 @@ impl Default for Settings {
             polar: PolarSettings::default(),
             tools: ToolsSettings::default(),
             log: LogSettings::default(),
+            policy: PolicySettings::default(),
+            audit: AuditSettings::default(),
+            limits: LimitsSettings::default(),
             state_dir: PathBuf::from("/var/lib/tunnelgate"),
+            source_file: None,
         }
     }
 }
@@ -294,6 +304,188 @@ impl Default for LogSettings {
     }
 }
 
+/// What an identity may do with a tool: nothing, read-only tools, or every tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessClass {
+    None,
+    Read,
+    Write,
+}
+
+/// One policy rule: an identity matcher (every given field must match) and tool globs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRule {
+    /// Exact email or glob such as `*@example.com` (case-insensitive).
+    pub email: Option<String>,
+    /// Service-token client id (`common_name`), exact or glob.
+    pub service: Option<String>,
+    /// A group from the configured claim or the get-identity lookup.
+    pub group: Option<String>,
+    /// Globs over tool names; `*` when omitted.
+    #[serde(default = "every_tool", deserialize_with = "string_or_list")]
+    pub tools: Vec<String>,
+    pub access: AccessClass,
+}
+
+fn every_tool() -> Vec<String> {
+    vec!["*".to_string()]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LookupFailure {
+    /// Refuse the request when the groups cannot be looked up.
+    Deny,
+    /// Carry on with the groups from the token's claims.
+    Claims,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySettings {
+    /// Access for identities no rule matches.
+    pub default_access: AccessClass,
+    /// First match wins.
+    pub rules: Vec<PolicyRule>,
+    /// Dot-separated path of a claim holding groups (a custom OIDC/SAML claim Access passes
+    /// through), e.g. `groups` or `custom.groups`.
+    pub groups_claim: Option<String>,
+    /// Look groups up at `<issuer>/cdn-cgi/access/get-identity` with the caller's token.
+    pub identity_lookup: bool,
+    /// Override of the get-identity URL (tests, FedRAMP).
+    pub identity_url: Option<String>,
+    /// How long looked-up groups are reused for one Access session (`identity_nonce`).
+    #[serde(with = "humantime_serde")]
+    pub identity_cache_ttl: Duration,
+    pub identity_lookup_failure: LookupFailure,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        Self {
+            default_access: AccessClass::Read,
+            rules: Vec::new(),
+            groups_claim: None,
+            identity_lookup: false,
+            identity_url: None,
+            identity_cache_ttl: Duration::from_secs(300),
+            identity_lookup_failure: LookupFailure::Deny,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Write audit events as JSON lines to stdout (logs go to stderr).
+    pub stdout: bool,
+    /// Also append them to this file, flushed per event.
+    pub file: Option<PathBuf>,
+    /// Record the arguments themselves (with `redact_keys` masked), not only their digest.
+    pub include_arguments: bool,
+    /// Argument keys (at any depth, case-insensitive) replaced by `[redacted]`.
+    #[serde(deserialize_with = "string_or_list")]
+    pub redact_keys: Vec<String>,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            stdout: true,
+            file: None,
+            include_arguments: false,
+            redact_keys: [
+                "token",
+                "password",
+                "secret",
+                "authorization",
+                "api_key",
+                "card",
+            ]
+            .iter()
+            .map(|key| key.to_string())
+            .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSettings {
+    /// Tool calls per identity, e.g. `120/min`; `off` or unset: unlimited.
+    pub per_identity: Option<Rate>,
+    /// Bucket size per identity; defaults to the rate's count.
+    pub per_identity_burst: Option<u32>,
+    /// Upstream calls for everyone together, e.g. `450/min`. Unset: the profile's default
+    /// (Polar: 450/min production, 90/min sandbox); `off`: unlimited.
+    pub upstream: Option<Rate>,
+    pub upstream_burst: Option<u32>,
+}
+
+/// A request rate such as `120/min`, `10/s` or `1000/h`; `off` means no limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rate {
+    Off,
+    PerPeriod { count: u32, period: Duration },
+}
+
+impl Rate {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let trimmed = raw.trim();
+        if trimmed.eq_ignore_ascii_case("off") || trimmed.eq_ignore_ascii_case("none") {
+            return Ok(Self::Off);
+        }
+        let (count, unit) = trimmed
+            .split_once('/')
+            .ok_or_else(|| format!("\"{raw}\" is not a rate such as 120/min"))?;
+        let count: u32 = count
+            .trim()
+            .parse()
+            .ok()
+            .filter(|count| *count > 0)
+            .ok_or_else(|| format!("\"{raw}\" needs a positive count"))?;
+        let period = match unit.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "m" | "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            other => {
+                return Err(format!(
+                    "\"{raw}\" has an unknown period \"{other}\" (use s, min or h)"
+                ));
+            }
+        };
+        Ok(Self::PerPeriod { count, period })
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Off => f.write_str("off"),
+            Self::PerPeriod { count, period } => match period.as_secs() {
+                1 => write!(f, "{count}/s"),
+                60 => write!(f, "{count}/min"),
+                _ => write!(f, "{count}/h"),
+            },
+        }
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Rate::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A configuration that could not be loaded or is invalid; each problem names its key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -352,6 +544,7 @@ impl Settings {
             .try_deserialize()
             .map_err(|error| ConfigError::Load(error.to_string()))?;
         settings.apply_profile_env(&env);
+        settings.source_file = file.map(Path::to_path_buf);
         settings.validate()?;
         Ok(settings)
     }
@@ -516,6 +709,39 @@ impl Settings {
                 ));
             }
         }
+        for (index, rule) in self.policy.rules.iter().enumerate() {
+            let key = format!("policy.rules[{index}]");
+            if rule.email.is_none() && rule.service.is_none() && rule.group.is_none() {
+                problems.push(format!(
+                    "{key}: needs at least one of email, service or group"
+                ));
+            }
+            for pattern in rule.email.iter().chain(&rule.service).chain(&rule.tools) {
+                if globset::Glob::new(pattern).is_err() {
+                    problems.push(format!("{key}: \"{pattern}\" is not a valid glob"));
+                }
+            }
+        }
+        if let Some(path) = &self.policy.groups_claim
+            && (path.is_empty() || path.split('.').any(str::is_empty))
+        {
+            problems.push(format!(
+                "policy.groups_claim: \"{path}\" is not a dot-separated claim path such as custom.groups"
+            ));
+        }
+        if let Some(url) = &self.policy.identity_url
+            && let Err(problem) = check_http_url(url)
+        {
+            problems.push(format!("policy.identity_url: {problem}"));
+        }
+        for (key, burst) in [
+            ("limits.per_identity_burst", self.limits.per_identity_burst),
+            ("limits.upstream_burst", self.limits.upstream_burst),
+        ] {
+            if burst == Some(0) {
+                problems.push(format!("{key}: must be at least 1"));
+            }
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
             problems.push(format!(
                 "log.filter: \"{}\" is not a valid filter",
@@ -548,6 +774,22 @@ impl Settings {
             Ok(())
         } else {
             Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The upstream budget after profile defaults: Polar's organization limit is 500
+    /// requests/min in production and 100/min in the sandbox; stay just under it.
+    pub fn effective_upstream_rate(&self) -> Rate {
+        match (self.limits.upstream, self.upstream.profile) {
+            (Some(rate), _) => rate,
+            (None, UpstreamProfile::Polar) => Rate::PerPeriod {
+                count: match self.polar.environment {
+                    PolarEnvironment::Production => 450,
+                    PolarEnvironment::Sandbox => 90,
+                },
+                period: Duration::from_secs(60),
+            },
+            (None, UpstreamProfile::Generic) => Rate::Off,
         }
     }
 

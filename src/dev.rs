@@ -82,6 +82,8 @@ async fn start(args: &DevArgs) -> anyhow::Result<Application> {
     settings.upstream.base_url = Some(demo_url.clone());
     settings.upstream.token = Some(crate::config::Secret::new(demo_api::DEMO_API_TOKEN));
     settings.tools.read_only = false;
+    // One local user: let it use the demo API's write tools too.
+    settings.policy.default_access = crate::config::AccessClass::Write;
     if args.dynamic {
         settings.tools.mode = ToolsMode::Dynamic;
     }

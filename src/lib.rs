@@ -3,9 +3,11 @@
 
 pub mod access;
 pub mod admin;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod dev;
+pub mod limits;
 pub mod mcp;
 pub mod startup;
 pub mod telemetry;

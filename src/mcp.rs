@@ -26,6 +26,7 @@ pub fn routes(config: &mut web::ServiceConfig, streamable: streamable::McpHttpSe
             .wrap(from_fn(stream_headers))
             .wrap(from_fn(require_access))
             .wrap(from_fn(allowlist::enforce_allowlist))
+            .wrap(from_fn(crate::telemetry::assign_request_id))
             .route("/sse", web::get().to(legacy_sse::open_stream))
             .route("/message", web::post().to(legacy_sse::post_message))
             .service(

@@ -8,11 +8,16 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
-use crate::access::{AccessVerifier, CertsFetcher, KeyCache, issuer_for_team_domain};
+use crate::access::{
+    AccessVerifier, CertsFetcher, IdentityLookup, KeyCache, issuer_for_team_domain,
+};
 use crate::admin::{self, metrics::Metrics};
+use crate::audit::Auditor;
 use crate::config::Settings;
+use crate::limits::RateLimits;
 use crate::mcp::{self, RequestAllowlist, SseSessions};
 use crate::tools::ToolRegistry;
+use crate::tools::{Policy, RegistryServices};
 
 pub struct Application {
     mcp_server: Server,
@@ -60,18 +65,54 @@ impl Application {
             ),
         }
         let mut background = vec![keys.spawn_refresher(settings.access.jwks_refresh)];
-        let verifier = web::Data::new(AccessVerifier::new(
-            Arc::clone(&keys),
-            &issuer,
-            settings.access.audiences.clone(),
-            settings.access.leeway,
-            settings.access.token_cache_size,
-        ));
+        let identity_lookup = if settings.policy.identity_lookup {
+            let url = settings
+                .policy
+                .identity_url
+                .clone()
+                .unwrap_or_else(|| format!("{issuer}/cdn-cgi/access/get-identity"));
+            Some(
+                IdentityLookup::new(
+                    url,
+                    settings.policy.identity_cache_ttl,
+                    settings.policy.identity_lookup_failure,
+                )
+                .context("building the get-identity client")?,
+            )
+        } else {
+            None
+        };
+        let verifier = web::Data::new(
+            AccessVerifier::new(
+                Arc::clone(&keys),
+                &issuer,
+                settings.access.audiences.clone(),
+                settings.access.leeway,
+                settings.access.token_cache_size,
+            )
+            .with_groups_claim(settings.policy.groups_claim.as_deref())
+            .with_identity_lookup(identity_lookup),
+        );
 
+        let auditor = Arc::new(
+            Auditor::from_settings(&settings.audit)
+                .context("audit.file: cannot open for appending")?,
+        );
         let registry = match registry {
             Some(registry) => registry,
-            None => Arc::new(crate::tools::build_registry(&settings, Arc::clone(&metrics)).await?),
+            None => {
+                let services = RegistryServices {
+                    policy: Policy::from_settings(&settings.policy)?,
+                    limits: RateLimits::from_settings(&settings),
+                    auditor: Arc::clone(&auditor),
+                    metrics: Arc::clone(&metrics),
+                };
+                Arc::new(crate::tools::build_registry(&settings, services).await?)
+            }
         };
+        if let Some(path) = settings.source_file.clone() {
+            background.push(spawn_policy_reloader(path, Arc::clone(&registry)));
+        }
         if settings.server.public_hostnames.is_empty() {
             tracing::warn!(
                 "server.public_hostnames is empty: only loopback Host headers are accepted, so requests through the tunnel will be refused"
@@ -102,6 +143,7 @@ impl Application {
         let metrics_data = web::Data::from(Arc::clone(&metrics));
         let sessions_data = web::Data::from(Arc::clone(&sessions));
         let allowlist_data = web::Data::new(allowlist);
+        let auditor_data = web::Data::from(Arc::clone(&auditor));
         let max_body = settings.server.max_body.as_usize();
         let mcp_server = HttpServer::new({
             let metrics_data = metrics_data.clone();
@@ -112,6 +154,7 @@ impl Application {
                     .app_data(metrics_data.clone())
                     .app_data(sessions_data.clone())
                     .app_data(allowlist_data.clone())
+                    .app_data(auditor_data.clone())
                     .app_data(web::PayloadConfig::new(max_body))
                     .app_data(web::Data::new(mcp::jsonrpc_guard::BodyLimit(max_body)))
                     .configure(|config| mcp::routes(config, streamable))
@@ -174,4 +217,41 @@ impl Application {
         }
         result.map(|_| ())
     }
+}
+
+/// On SIGHUP, re-reads the configuration file and swaps in its policy. Open streams and
+/// in-flight calls are untouched; a file that fails to load keeps the current policy.
+fn spawn_policy_reloader(
+    path: std::path::PathBuf,
+    registry: Arc<ToolRegistry>,
+) -> tokio::task::JoinHandle<()> {
+    // Registered before returning, so a SIGHUP right after start-up is never the default
+    // (terminating) action.
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    tokio::spawn(async move {
+        let Ok(mut hangups) = hangups else {
+            tracing::warn!("cannot listen for SIGHUP; policy reload is unavailable");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let reloaded = Settings::load(Some(&path))
+                .map_err(anyhow::Error::from)
+                .and_then(|settings| Ok(Policy::from_settings(&settings.policy)?));
+            match reloaded {
+                Ok(policy) => {
+                    let names = registry.api_tool_names();
+                    for unmatched in policy.unmatched_tool_globs(names.iter().map(String::as_str)) {
+                        tracing::warn!(rule = %unmatched, "a policy tool glob matches no tool in the catalog");
+                    }
+                    registry.replace_policy(policy);
+                    tracing::info!(file = %path.display(), "policy reloaded");
+                }
+                Err(error) => tracing::error!(
+                    file = %path.display(),
+                    error = format!("{error:#}"),
+                    "policy reload failed; keeping the current policy"
+                ),
+            }
+        }
+    })
 }

@@ -10,6 +10,7 @@ pub mod errors;
 pub mod naming;
 pub mod operation;
 pub mod outcome;
+pub mod policy;
 pub mod profile;
 mod registry;
 pub mod request;
@@ -40,7 +41,8 @@ pub use errors::{
     MAX_SUMMARY_CHARS, summarize_upstream_error, summarize_upstream_error_with_challenge,
 };
 pub use naming::{MAX_TOOL_NAME_LEN, is_valid_tool_name};
-pub use registry::{CallError, ToolRegistry};
+pub use policy::{Policy, PolicyError};
+pub use registry::{CallError, Caller, RegistryServices, ToolRegistry};
 pub use request::{
     MAX_HEADER_VALUE_BYTES, MAX_PATH_AND_QUERY_BYTES, UpstreamRequest, build_request,
 };
@@ -48,7 +50,6 @@ pub use schema::{BODY_ARGUMENT, SchemaOptions};
 pub use spec::{OpenApiVersion, Problem, SpecError, parse_document, validate_document};
 pub use whoami::WHOAMI;
 
-use crate::admin::metrics::Metrics;
 use crate::config::Settings;
 use crate::upstream::client_options;
 use crate::upstream::{UpstreamClient, load_spec};
@@ -92,11 +93,12 @@ pub async fn load_catalog(
 /// Builds the registry the server will serve: built-ins plus the configured API catalog.
 pub async fn build_registry(
     settings: &Settings,
-    metrics: Arc<Metrics>,
+    services: RegistryServices,
 ) -> anyhow::Result<ToolRegistry> {
+    let metrics = Arc::clone(&services.metrics);
     let Some((catalog, resolved, first_server)) = load_catalog(settings).await? else {
         tracing::info!("no upstream.spec configured; serving built-in tools only");
-        return Ok(ToolRegistry::builtin_only());
+        return Ok(ToolRegistry::builtin_only(services));
     };
     let base_url = resolved
         .base_url
@@ -111,11 +113,13 @@ pub async fn build_registry(
         client,
         max_response,
     };
-    Ok(ToolRegistry::new(
-        api,
-        settings.tools.mode,
-        &resolved.api_name,
-    ))
+    let registry = ToolRegistry::new(Some(api), settings.tools.mode, &resolved.api_name, services);
+    let names = registry.api_tool_names();
+    let policy = Policy::from_settings(&settings.policy)?;
+    for unmatched in policy.unmatched_tool_globs(names.iter().map(String::as_str)) {
+        tracing::warn!(rule = %unmatched, "a policy tool glob matches no tool in the catalog");
+    }
+    Ok(registry)
 }
 
 /// The catalog as `tunnelgate tools` prints it.

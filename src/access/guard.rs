@@ -66,6 +66,16 @@ fn log_denial(request: &ServiceRequest, error: AccessError) {
         AccessError::KeysUnavailable => "keys_unavailable",
     };
     crate::admin::metrics::record_access_denial(request, reason);
+    if let Some(auditor) = request.app_data::<web::Data<crate::audit::Auditor>>() {
+        let extensions = request.extensions();
+        let info = extensions.get::<crate::telemetry::RequestInfo>();
+        auditor.denied(
+            info.map_or("-", |info| info.request_id.as_str()),
+            info.and_then(|info| info.cf_ray.as_deref()),
+            reason,
+            info.map_or(std::time::Duration::ZERO, |info| info.started.elapsed()),
+        );
+    }
     tracing::warn!(
         reason,
         cf_ray,

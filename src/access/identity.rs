@@ -34,6 +34,9 @@ pub struct Identity {
     pub expires_at: u64,
     /// The configured audience this token matched.
     pub audience: String,
+    /// Groups from the configured claim and/or the get-identity lookup.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 impl Identity {

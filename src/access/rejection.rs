@@ -17,10 +17,12 @@ pub enum RejectReason {
     WrongIssuer,
     WrongAudience,
     WrongType,
+    /// `policy.identity_lookup_failure = "deny"` and get-identity did not answer.
+    IdentityLookupFailed,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 9] = [
+    pub const ALL: [RejectReason; 10] = [
         Self::Missing,
         Self::Malformed,
         Self::UnknownKey,
@@ -30,6 +32,7 @@ impl RejectReason {
         Self::WrongIssuer,
         Self::WrongAudience,
         Self::WrongType,
+        Self::IdentityLookupFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl RejectReason {
             Self::WrongIssuer => "wrong_issuer",
             Self::WrongAudience => "wrong_audience",
             Self::WrongType => "wrong_type",
+            Self::IdentityLookupFailed => "identity_lookup_failed",
         }
     }
 }

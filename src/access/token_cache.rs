@@ -63,14 +63,17 @@ impl TokenCache {
             .then(|| Arc::clone(&entry.identity))
     }
 
+    /// Remembers `identity` until `cache_until` (never past the token's own expiry).
     pub fn insert(
         &self,
         digest: TokenDigest,
         identity: Arc<Identity>,
         now: u64,
         key_generation: u64,
+        cache_until: u64,
     ) {
-        if identity.expires_at <= now {
+        let expires_at = cache_until.min(identity.expires_at);
+        if expires_at <= now {
             return;
         }
         let Ok(mut entries) = self.entries.write() else {
@@ -96,7 +99,7 @@ impl TokenCache {
         entries.insert(
             digest,
             Entry {
-                expires_at: identity.expires_at,
+                expires_at,
                 identity,
                 key_generation,
             },
@@ -132,6 +135,7 @@ mod tests {
             identity_nonce: None,
             expires_at,
             audience: "aud".into(),
+            groups: Vec::new(),
         })
     }
 
@@ -139,17 +143,27 @@ mod tests {
     fn serves_a_cached_token_until_it_expires() {
         let cache = TokenCache::new(10);
         let key = digest("token");
-        cache.insert(key, identity(100), 50, 1);
+        cache.insert(key, identity(100), 50, 1, u64::MAX);
 
         assert!(cache.get(&key, 99, 1).is_some());
         assert!(cache.get(&key, 100, 1).is_none());
     }
 
     #[test]
+    fn honours_a_shorter_cache_lifetime_than_the_token() {
+        let cache = TokenCache::new(10);
+        let key = digest("token");
+        cache.insert(key, identity(100), 50, 1, 60);
+
+        assert!(cache.get(&key, 59, 1).is_some());
+        assert!(cache.get(&key, 60, 1).is_none());
+    }
+
+    #[test]
     fn forgets_tokens_verified_against_an_older_key_set() {
         let cache = TokenCache::new(10);
         let key = digest("token");
-        cache.insert(key, identity(100), 50, 1);
+        cache.insert(key, identity(100), 50, 1, u64::MAX);
 
         assert!(cache.get(&key, 60, 2).is_none());
     }
@@ -158,7 +172,13 @@ mod tests {
     fn never_grows_past_its_capacity() {
         let cache = TokenCache::new(8);
         for n in 0..100 {
-            cache.insert(digest(&format!("token-{n}")), identity(1_000), 10, 1);
+            cache.insert(
+                digest(&format!("token-{n}")),
+                identity(1_000),
+                10,
+                1,
+                u64::MAX,
+            );
         }
         assert!(cache.len() <= 8);
     }
@@ -166,7 +186,7 @@ mod tests {
     #[test]
     fn does_not_store_an_already_expired_token() {
         let cache = TokenCache::new(8);
-        cache.insert(digest("old"), identity(10), 10, 1);
+        cache.insert(digest("old"), identity(10), 10, 1, u64::MAX);
         assert!(cache.is_empty());
     }
 }

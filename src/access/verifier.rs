@@ -8,10 +8,12 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
+use super::groups::{IdentityLookup, groups_from_claims};
 use super::identity::{Identity, IdentityKind};
 use super::keys::{KeyCache, KeyLookupError, unix_now};
 use super::rejection::{AccessError, RejectReason};
 use super::token_cache::{TokenCache, digest};
+use crate::config::LookupFailure;
 
 /// Longer than any token Access issues (a few KB with custom claims); anything bigger is
 /// refused before hashing or parsing.
@@ -42,6 +44,9 @@ struct AccessClaims {
     identity_nonce: Option<String>,
     #[serde(default, rename = "type")]
     token_type: Option<String>,
+    /// Every other claim, for the configured groups claim path.
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
 }
 
 pub struct AccessVerifier {
@@ -49,6 +54,8 @@ pub struct AccessVerifier {
     cache: TokenCache,
     validation: Validation,
     audiences: Vec<String>,
+    groups_claim: Option<Vec<String>>,
+    lookup: Option<IdentityLookup>,
 }
 
 impl AccessVerifier {
@@ -74,7 +81,21 @@ impl AccessVerifier {
             cache: TokenCache::new(cache_capacity),
             validation,
             audiences,
+            groups_claim: None,
+            lookup: None,
         }
+    }
+
+    /// Reads groups from this dot-separated claim path.
+    pub fn with_groups_claim(mut self, path: Option<&str>) -> Self {
+        self.groups_claim = path.map(|path| path.split('.').map(String::from).collect());
+        self
+    }
+
+    /// Adds groups from Cloudflare's get-identity endpoint.
+    pub fn with_identity_lookup(mut self, lookup: Option<IdentityLookup>) -> Self {
+        self.lookup = lookup;
+        self
     }
 
     pub fn keys(&self) -> &Arc<KeyCache> {
@@ -119,9 +140,37 @@ impl AccessVerifier {
         let audience = self
             .matched_audience(claims.aud.as_ref())
             .ok_or(AccessError::Rejected(RejectReason::WrongAudience))?;
-        let identity = Arc::new(identity_from(claims, audience)?);
-        self.cache
-            .insert(token_digest, Arc::clone(&identity), now, key_generation);
+        let mut groups = match &self.groups_claim {
+            Some(path) => groups_from_claims(&claims.other, path),
+            None => Vec::new(),
+        };
+        let mut cache_until = u64::MAX;
+        if let Some(lookup) = &self.lookup {
+            match lookup.groups(token, claims.identity_nonce.as_deref()).await {
+                Ok(looked_up) => {
+                    groups.extend(looked_up);
+                    cache_until = now + lookup.ttl().as_secs();
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "get-identity lookup failed");
+                    if lookup.failure == LookupFailure::Deny {
+                        return Err(AccessError::Rejected(RejectReason::IdentityLookupFailed));
+                    }
+                    // Retry the lookup soon rather than for the token's whole life.
+                    cache_until = now + 30;
+                }
+            }
+        }
+        groups.sort();
+        groups.dedup();
+        let identity = Arc::new(identity_from(claims, audience, groups)?);
+        self.cache.insert(
+            token_digest,
+            Arc::clone(&identity),
+            now,
+            key_generation,
+            cache_until,
+        );
         Ok(identity)
     }
 
@@ -137,7 +186,11 @@ impl AccessVerifier {
     }
 }
 
-fn identity_from(claims: AccessClaims, audience: String) -> Result<Identity, AccessError> {
+fn identity_from(
+    claims: AccessClaims,
+    audience: String,
+    groups: Vec<String>,
+) -> Result<Identity, AccessError> {
     let email = claims.email.filter(|email| !email.is_empty());
     let common_name = claims.common_name.filter(|name| !name.is_empty());
     let kind = match (&email, &common_name) {
@@ -155,6 +208,7 @@ fn identity_from(claims: AccessClaims, audience: String) -> Result<Identity, Acc
         identity_nonce: claims.identity_nonce,
         expires_at: claims.exp,
         audience,
+        groups,
     })
 }
 

@@ -13,7 +13,8 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use rmcp_actix_web::transport::on_request_extensions;
 
 use crate::access::Identity;
-use crate::tools::{CallError, ToolRegistry};
+use crate::telemetry::RequestInfo;
+use crate::tools::{CallError, Caller, ToolRegistry};
 
 /// Every protocol revision tunnelgate serves: 2024-11-05 over legacy SSE, the rest over
 /// Streamable HTTP.
@@ -46,6 +47,14 @@ impl McpHandler {
             registry,
             session_identity: Some(identity),
         }
+    }
+
+    /// The HTTP request's id and Cf-Ray, or a fresh id for a legacy SSE message.
+    fn request_info(&self, context: &RequestContext<RoleServer>) -> RequestInfo {
+        on_request_extensions(&context.extensions)
+            .and_then(|extensions| extensions.get::<RequestInfo>())
+            .cloned()
+            .unwrap_or_else(|| RequestInfo::new(None))
     }
 
     fn identity(&self, context: &RequestContext<RoleServer>) -> Result<Arc<Identity>, ErrorData> {
@@ -91,9 +100,14 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let identity = self.identity(&context)?;
+        let request_info = self.request_info(&context);
+        let caller = Caller {
+            identity: &identity,
+            request: &request_info,
+        };
         match self
             .registry
-            .call(&identity, &request.name, request.arguments)
+            .call(caller, &request.name, request.arguments)
             .await
         {
             Ok(result) => Ok(result.into()),

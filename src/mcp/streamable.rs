@@ -11,6 +11,7 @@ use super::allowlist::RequestAllowlist;
 use super::handler::McpHandler;
 use crate::access::Identity;
 use crate::config::{ServerMode, ServerSettings};
+use crate::telemetry::RequestInfo;
 use crate::tools::ToolRegistry;
 
 pub type McpHttpService = StreamableHttpService<McpHandler, LocalSessionManager>;
@@ -34,8 +35,12 @@ pub fn service(
         .allowed_hosts(allowlist.hosts().to_vec())
         .allowed_origins(allowlist.origins())
         .on_request_fn(|request, extensions| {
-            if let Some(identity) = request.extensions().get::<Arc<Identity>>() {
+            let http_extensions = request.extensions();
+            if let Some(identity) = http_extensions.get::<Arc<Identity>>() {
                 extensions.insert(Arc::clone(identity));
+            }
+            if let Some(info) = http_extensions.get::<RequestInfo>() {
+                extensions.insert(info.clone());
             }
         })
         .sse_keep_alive(settings.sse_keep_alive)

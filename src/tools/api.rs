@@ -1,5 +1,6 @@
 //! The internal API as tools: the catalog built once at start-up and the client that
-//! calls it. Arguments are validated before any request is made.
+//! calls it. Arguments are validated, and the shared upstream budget consulted, before any
+//! request is made.
 
 use std::sync::Arc;
 
@@ -8,6 +9,9 @@ use serde_json::Value;
 
 use super::catalog::{ApiTool, Catalog};
 use super::{arguments, outcome, request};
+use crate::admin::metrics::Metrics;
+use crate::audit::UpstreamTrace;
+use crate::limits::RateLimits;
 use crate::upstream::UpstreamClient;
 
 pub struct ApiTools {
@@ -16,22 +20,61 @@ pub struct ApiTools {
     pub max_response: usize,
 }
 
+/// What a call produced, and the upstream request it made (if any), for the audit trail.
+pub struct ApiCallOutcome {
+    pub result: CallToolResult,
+    pub upstream: Option<UpstreamTrace>,
+    pub rate_limited: bool,
+}
+
 impl ApiTools {
-    pub async fn call(&self, tool: &ApiTool, arguments: Option<JsonObject>) -> CallToolResult {
-        let arguments = Value::Object(arguments.unwrap_or_default());
+    pub async fn call(
+        &self,
+        tool: &ApiTool,
+        arguments: Option<&JsonObject>,
+        limits: &RateLimits,
+        metrics: &Metrics,
+    ) -> ApiCallOutcome {
+        let only = |result| ApiCallOutcome {
+            result,
+            upstream: None,
+            rate_limited: false,
+        };
+        let arguments = Value::Object(arguments.cloned().unwrap_or_default());
         if let Err(error) = arguments::validate(tool, &arguments) {
-            return outcome::tool_error(error.to_string());
+            return only(outcome::tool_error(error.to_string()));
         }
         let Value::Object(arguments) = arguments else {
-            return outcome::tool_error("arguments must be a JSON object");
+            return only(outcome::tool_error("arguments must be a JSON object"));
         };
         let request = match request::build_request(tool, &arguments) {
             Ok(request) => request,
-            Err(error) => return outcome::tool_error(error.to_string()),
+            Err(error) => return only(outcome::tool_error(error.to_string())),
         };
-        match self.client.send(&request).await {
-            Ok(response) => outcome::from_response(response, self.max_response),
+        if let Err(limited) = limits.check_upstream() {
+            metrics.record_rate_limited(limited.limit);
+            return ApiCallOutcome {
+                result: outcome::tool_error(limited.message()),
+                upstream: None,
+                rate_limited: true,
+            };
+        }
+        let mut trace = UpstreamTrace {
+            method: tool.method.to_string(),
+            path: tool.path_template.clone(),
+            status: None,
+        };
+        let result = match self.client.send(&request).await {
+            Ok(response) => {
+                trace.status = Some(response.status);
+                outcome::from_response(response, self.max_response)
+            }
             Err(error) => outcome::from_error(&error),
+        };
+        ApiCallOutcome {
+            result,
+            upstream: Some(trace),
+            rate_limited: false,
         }
     }
 }

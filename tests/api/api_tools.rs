@@ -93,6 +93,7 @@ pub async fn spawn_with_fixture(
         settings.upstream.base_url = Some(base_url);
         settings.upstream.token = Some(tunnelgate::config::Secret::new(UPSTREAM_TOKEN));
         settings.tools.read_only = false;
+        settings.policy.default_access = tunnelgate::config::AccessClass::Write;
         adjust(settings);
     })
     .await;

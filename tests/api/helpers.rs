@@ -38,6 +38,8 @@ pub fn test_settings(issuer: &TestIssuer) -> Settings {
     settings.access.audiences = vec![AUDIENCE.into()];
     settings.access.certs_url = Some(issuer.certs_url.clone());
     settings.state_dir = std::env::temp_dir().join("tunnelgate-tests");
+    // Audit lines on stdout would bury the test output; audit tests use audit.file.
+    settings.audit.stdout = false;
     settings
 }
 

@@ -40,6 +40,7 @@ async fn spawn_polar(read_only: bool) -> Option<(TestApp, FakeUpstream, String)>
         settings.upstream.base_url = Some(base_url);
         settings.upstream.token = Some(tunnelgate::config::Secret::new(UPSTREAM_TOKEN));
         settings.tools.read_only = read_only;
+        settings.policy.default_access = tunnelgate::config::AccessClass::Write;
     })
     .await;
     Some((app, upstream, TokenBuilder::user("ada@example.com").build()))

@@ -1,0 +1,243 @@
+//! The audit trail: one JSON event per tool call and per denied request, to stdout and
+//! optionally appended to a file (flushed per event). Tokens and the upstream credential
+//! never appear; arguments appear as a SHA-256 digest unless configured otherwise.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::access::Identity;
+use crate::config::AuditSettings;
+
+pub const AUDIT_TARGET: &str = "tunnelgate::audit";
+
+/// The upstream request a tool call made.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpstreamTrace {
+    pub method: String,
+    /// The OpenAPI path template, never the filled-in path (which may hold argument values).
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+}
+
+#[derive(Debug, Serialize)]
+struct Event<'a> {
+    time: String,
+    target: &'static str,
+    event: &'static str,
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cf_ray: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arguments_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arguments: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upstream: Option<&'a UpstreamTrace>,
+    duration_ms: f64,
+    outcome: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+/// One tool call, as the registry saw it.
+pub struct ToolCallRecord<'a> {
+    pub request_id: &'a str,
+    pub cf_ray: Option<&'a str>,
+    pub identity: &'a Identity,
+    pub tool: &'a str,
+    pub arguments: Option<&'a Map<String, Value>>,
+    pub upstream: Option<&'a UpstreamTrace>,
+    pub duration: Duration,
+    pub outcome: &'a str,
+}
+
+pub struct Auditor {
+    stdout: bool,
+    file: Option<Mutex<File>>,
+    include_arguments: bool,
+    redact_keys: Vec<String>,
+}
+
+impl Auditor {
+    pub fn from_settings(settings: &AuditSettings) -> std::io::Result<Self> {
+        let file = match &settings.file {
+            Some(path) => Some(Mutex::new(open_append(path)?)),
+            None => None,
+        };
+        Ok(Self {
+            stdout: settings.stdout,
+            file,
+            include_arguments: settings.include_arguments,
+            redact_keys: settings
+                .redact_keys
+                .iter()
+                .map(|key| key.to_ascii_lowercase())
+                .collect(),
+        })
+    }
+
+    pub fn disabled() -> Self {
+        Self {
+            stdout: false,
+            file: None,
+            include_arguments: false,
+            redact_keys: Vec::new(),
+        }
+    }
+
+    pub fn tool_call(&self, record: ToolCallRecord<'_>) {
+        let arguments_sha256 = record.arguments.map(|arguments| {
+            let canonical = serde_json::to_vec(arguments).unwrap_or_default();
+            hex(&Sha256::digest(&canonical))
+        });
+        let arguments = if self.include_arguments {
+            record
+                .arguments
+                .map(|arguments| self.redact(&Value::Object(arguments.clone())))
+        } else {
+            None
+        };
+        self.write(&Event {
+            time: now(),
+            target: AUDIT_TARGET,
+            event: "tool_call",
+            request_id: record.request_id,
+            cf_ray: record.cf_ray,
+            principal: Some(record.identity.principal()),
+            sub: Some(&record.identity.sub),
+            tool: Some(record.tool),
+            arguments_sha256,
+            arguments,
+            upstream: record.upstream,
+            duration_ms: record.duration.as_secs_f64() * 1000.0,
+            outcome: record.outcome,
+            reason: None,
+        });
+    }
+
+    /// A request refused before reaching any tool (Access check, allowlist).
+    pub fn denied(&self, request_id: &str, cf_ray: Option<&str>, reason: &str, duration: Duration) {
+        self.write(&Event {
+            time: now(),
+            target: AUDIT_TARGET,
+            event: "access_denied",
+            request_id,
+            cf_ray,
+            principal: None,
+            sub: None,
+            tool: None,
+            arguments_sha256: None,
+            arguments: None,
+            upstream: None,
+            duration_ms: duration.as_secs_f64() * 1000.0,
+            outcome: "denied",
+            reason: Some(reason),
+        });
+    }
+
+    fn redact(&self, value: &Value) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(key, inner)| {
+                        let lowered = key.to_ascii_lowercase();
+                        if self
+                            .redact_keys
+                            .iter()
+                            .any(|redacted| lowered.contains(redacted.as_str()))
+                        {
+                            (key.clone(), Value::String("[redacted]".into()))
+                        } else {
+                            (key.clone(), self.redact(inner))
+                        }
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|item| self.redact(item)).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
+    fn write(&self, event: &Event<'_>) {
+        if !self.stdout && self.file.is_none() {
+            return;
+        }
+        let Ok(mut line) = serde_json::to_vec(event) else {
+            return;
+        };
+        line.push(b'\n');
+        if self.stdout {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(&line);
+            let _ = stdout.flush();
+        }
+        if let Some(file) = &self.file {
+            let mut file = match file.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if let Err(error) = file.write_all(&line).and_then(|()| file.flush()) {
+                tracing::error!(error = %error, "cannot append to the audit file");
+            }
+        }
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)?;
+    }
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn redacts_configured_keys_at_any_depth() {
+        let auditor = Auditor {
+            stdout: false,
+            file: None,
+            include_arguments: true,
+            redact_keys: vec!["token".into(), "password".into()],
+        };
+
+        let redacted = auditor.redact(
+            &json!({"id": "p1", "body": {"api_token": "t", "nested": [{"Password": "x"}]}}),
+        );
+
+        assert_eq!(
+            redacted,
+            json!({"id": "p1", "body": {"api_token": "[redacted]", "nested": [{"Password": "[redacted]"}]}})
+        );
+    }
+}

@@ -1,0 +1,208 @@
+//! Rate limits: a token bucket per identity on tool calls, and one shared bucket on
+//! upstream calls so no group of users can exhaust the organization's API quota.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::{Rate, Settings};
+
+/// A classic token bucket; `try_take` says how long to wait when empty.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct BucketShape {
+    capacity: f64,
+    per_second: f64,
+}
+
+impl BucketShape {
+    fn from_rate(rate: Rate, burst: Option<u32>) -> Option<Self> {
+        match rate {
+            Rate::Off => None,
+            Rate::PerPeriod { count, period } => Some(Self {
+                capacity: f64::from(burst.unwrap_or(count)),
+                per_second: f64::from(count) / period.as_secs_f64(),
+            }),
+        }
+    }
+
+    fn take(&self, bucket: &mut Bucket, now: Instant) -> Result<(), Duration> {
+        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.capacity);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                (1.0 - bucket.tokens) / self.per_second,
+            ))
+        }
+    }
+
+    fn full(&self, now: Instant) -> Bucket {
+        Bucket {
+            tokens: self.capacity,
+            updated: now,
+        }
+    }
+}
+
+/// Which limit refused a call, and when to try again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limited {
+    pub limit: &'static str,
+    pub retry_after: Duration,
+}
+
+impl Limited {
+    pub fn message(&self) -> String {
+        let seconds = self.retry_after.as_secs_f64().ceil().max(1.0);
+        match self.limit {
+            "per_identity" => {
+                format!("rate limit: you have made too many tool calls; retry in {seconds:.0} s")
+            }
+            _ => format!(
+                "rate limit: the shared budget for the upstream API is spent for now; retry in {seconds:.0} s"
+            ),
+        }
+    }
+}
+
+const MAX_TRACKED_IDENTITIES: usize = 50_000;
+
+pub struct RateLimits {
+    per_identity: Option<BucketShape>,
+    identities: Mutex<HashMap<String, Bucket>>,
+    upstream: Option<BucketShape>,
+    upstream_bucket: Mutex<Option<Bucket>>,
+}
+
+impl RateLimits {
+    pub fn from_settings(settings: &Settings) -> Self {
+        let limits = &settings.limits;
+        Self::new(
+            limits.per_identity.unwrap_or(Rate::Off),
+            limits.per_identity_burst,
+            settings.effective_upstream_rate(),
+            limits.upstream_burst,
+        )
+    }
+
+    pub fn new(
+        per_identity: Rate,
+        per_identity_burst: Option<u32>,
+        upstream: Rate,
+        upstream_burst: Option<u32>,
+    ) -> Self {
+        Self {
+            per_identity: BucketShape::from_rate(per_identity, per_identity_burst),
+            identities: Mutex::new(HashMap::new()),
+            upstream: BucketShape::from_rate(upstream, upstream_burst),
+            upstream_bucket: Mutex::new(None),
+        }
+    }
+
+    pub fn unlimited() -> Self {
+        Self::new(Rate::Off, None, Rate::Off, None)
+    }
+
+    /// Takes one tool call from `caller`'s bucket.
+    pub fn check_identity(&self, caller: &str) -> Result<(), Limited> {
+        let Some(shape) = self.per_identity else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let mut buckets = match self.identities.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if buckets.len() >= MAX_TRACKED_IDENTITIES && !buckets.contains_key(caller) {
+            // A full bucket is the same as no bucket; forget those first.
+            let refill = Duration::from_secs_f64(shape.capacity / shape.per_second);
+            buckets.retain(|_, bucket| now.saturating_duration_since(bucket.updated) < refill);
+        }
+        let bucket = buckets
+            .entry(caller.to_string())
+            .or_insert_with(|| shape.full(now));
+        shape.take(bucket, now).map_err(|retry_after| Limited {
+            limit: "per_identity",
+            retry_after,
+        })
+    }
+
+    /// Takes one upstream call from the shared budget.
+    pub fn check_upstream(&self) -> Result<(), Limited> {
+        let Some(shape) = self.upstream else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let mut bucket = match self.upstream_bucket.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let bucket = bucket.get_or_insert_with(|| shape.full(now));
+        shape.take(bucket, now).map_err(|retry_after| Limited {
+            limit: "upstream",
+            retry_after,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn per_minute(count: u32) -> Rate {
+        Rate::PerPeriod {
+            count,
+            period: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn allows_the_burst_then_refuses_with_a_wait() {
+        let limits = RateLimits::new(per_minute(3), None, Rate::Off, None);
+
+        for _ in 0..3 {
+            assert!(limits.check_identity("ada").is_ok());
+        }
+        let refused = limits.check_identity("ada").unwrap_err();
+
+        assert_eq!(refused.limit, "per_identity");
+        assert!(refused.retry_after > Duration::from_secs(15));
+        assert!(refused.message().contains("retry in"));
+    }
+
+    #[test]
+    fn identities_have_separate_buckets() {
+        let limits = RateLimits::new(per_minute(1), None, Rate::Off, None);
+
+        assert!(limits.check_identity("ada").is_ok());
+        assert!(limits.check_identity("grace").is_ok());
+        assert!(limits.check_identity("ada").is_err());
+    }
+
+    #[test]
+    fn the_upstream_budget_is_shared() {
+        let limits = RateLimits::new(Rate::Off, None, per_minute(2), None);
+
+        assert!(limits.check_upstream().is_ok());
+        assert!(limits.check_upstream().is_ok());
+        assert_eq!(limits.check_upstream().unwrap_err().limit, "upstream");
+    }
+
+    #[test]
+    fn off_means_unlimited() {
+        let limits = RateLimits::unlimited();
+        for _ in 0..1000 {
+            assert!(limits.check_identity("ada").is_ok());
+            assert!(limits.check_upstream().is_ok());
+        }
+    }
+}
