@@ -88,10 +88,13 @@ impl ServerHandler for McpHandler {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        let started = std::time::Instant::now();
         let identity = self.identity(&context)?;
-        Ok(ListToolsResult::with_all_items(
-            self.registry.list(&identity),
-        ))
+        let tools = self.registry.list(&identity);
+        self.registry
+            .metrics()
+            .record_mcp_request("tools/list", "", "ok", started.elapsed());
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     async fn call_tool(

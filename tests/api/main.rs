@@ -3,6 +3,7 @@
 mod access;
 mod api_tools;
 mod fake_upstream;
+mod governance;
 mod helpers;
 mod issuer;
 mod keys;

@@ -50,7 +50,10 @@ async fn a_client_library_with_a_wrong_audience_token_fails_with_403() {
 
     let outcome = ().serve(client_transport(app.mcp_url(), &token)).await;
 
-    let error = format!("{:?}", outcome.err().expect("initialize must fail"));
+    let error = match outcome {
+        Ok(_) => panic!("initialize must fail"),
+        Err(error) => format!("{error:?}"),
+    };
     assert!(error.contains("403"), "{error}");
 }
 
