@@ -7,7 +7,7 @@ mimics the parts of the `tunnelgate dev` interface that the interop clients rely
   HTTP+SSE at /sse (+ its message endpoint);
 * every MCP request must carry `Cf-Access-Jwt-Assertion`; a token for another
   audience is refused with 403 and `{"error":"access_denied","reason":"wrong_audience"}`,
-  a missing/invalid one with 401;
+  a missing or unverifiable one with 403 too (reason missing/malformed), as tunnelgate does;
 * `GET /dev/token?email=..&aud=..` mints tokens as text/plain (HS256 here; the real server uses RS256);
 * tools: `whoami` (returns the verified identity as JSON) and a second demo tool;
 * `--info-file` is written, in the same shape as tunnelgate's, once the port is bound.
@@ -54,10 +54,12 @@ def mint(email: str, aud: str) -> str:
 
 def verify(token: str) -> tuple[int, dict]:
     """Return (status, claims-or-error-body)."""
+    if not token:
+        return 403, {"error": "access_denied", "reason": "missing"}
     try:
         claims = jwt.decode(token, SECRET, algorithms=["HS256"], options={"verify_aud": False})
     except jwt.PyJWTError:
-        return 401, {"error": "access_denied", "reason": "invalid_token"}
+        return 403, {"error": "access_denied", "reason": "malformed"}
     auds = claims.get("aud")
     auds = auds if isinstance(auds, list) else [auds]
     if AUDIENCE not in auds and FAULT != "accept-wrong-aud":
