@@ -90,7 +90,14 @@ impl RateLimits {
             limits.per_identity.unwrap_or(Rate::Off),
             limits.per_identity_burst,
             settings.effective_upstream_rate(),
-            limits.upstream_burst,
+            // A full bucket of `count` plus a minute of refill would allow twice the rate
+            // in the first minute; a tenth keeps every 60 s window within 110 %.
+            limits
+                .upstream_burst
+                .or_else(|| match settings.effective_upstream_rate() {
+                    Rate::PerPeriod { count, .. } => Some((count / 10).max(1)),
+                    Rate::Off => None,
+                }),
         )
     }
 

@@ -110,9 +110,11 @@ impl Application {
                 Arc::new(crate::tools::build_registry(&settings, services).await?)
             }
         };
-        if let Some(path) = settings.source_file.clone() {
-            background.push(spawn_policy_reloader(path, Arc::clone(&registry)));
-        }
+        background.push(spawn_policy_reloader(
+            settings.source_file.clone(),
+            settings.policy.clone(),
+            Arc::clone(&registry),
+        ));
         if settings.server.public_hostnames.is_empty() {
             tracing::warn!(
                 "server.public_hostnames is empty: only loopback Host headers are accepted, so requests through the tunnel will be refused"
@@ -222,7 +224,8 @@ impl Application {
 /// On SIGHUP, re-reads the configuration file and swaps in its policy. Open streams and
 /// in-flight calls are untouched; a file that fails to load keeps the current policy.
 fn spawn_policy_reloader(
-    path: std::path::PathBuf,
+    path: Option<std::path::PathBuf>,
+    initial: crate::config::PolicySettings,
     registry: Arc<ToolRegistry>,
 ) -> tokio::task::JoinHandle<()> {
     // Registered before returning, so a SIGHUP right after start-up is never the default
@@ -234,11 +237,30 @@ fn spawn_policy_reloader(
             return;
         };
         while hangups.recv().await.is_some() {
-            let reloaded = Settings::load(Some(&path))
+            let Some(path) = &path else {
+                tracing::warn!(
+                    "SIGHUP received but no configuration file was given (--config or TUNNELGATE_CONFIG); nothing to reload"
+                );
+                continue;
+            };
+            let reloaded = Settings::load(Some(path))
                 .map_err(anyhow::Error::from)
-                .and_then(|settings| Ok(Policy::from_settings(&settings.policy)?));
+                .and_then(|settings| {
+                    let policy = Policy::from_settings(&settings.policy)?;
+                    Ok((policy, settings.policy))
+                });
             match reloaded {
-                Ok(policy) => {
+                Ok((policy, settings)) => {
+                    let needs_restart = settings.groups_claim != initial.groups_claim
+                        || settings.identity_lookup != initial.identity_lookup
+                        || settings.identity_url != initial.identity_url
+                        || settings.identity_cache_ttl != initial.identity_cache_ttl
+                        || settings.identity_lookup_failure != initial.identity_lookup_failure;
+                    if needs_restart {
+                        tracing::warn!(
+                            "policy group settings (groups_claim, identity_*) changed; they take effect only after a restart"
+                        );
+                    }
                     let names = registry.api_tool_names();
                     for unmatched in policy.unmatched_tool_globs(names.iter().map(String::as_str)) {
                         tracing::warn!(rule = %unmatched, "a policy tool glob matches no tool in the catalog");

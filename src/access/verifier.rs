@@ -145,7 +145,12 @@ impl AccessVerifier {
             None => Vec::new(),
         };
         let mut cache_until = u64::MAX;
-        if let Some(lookup) = &self.lookup {
+        // get-identity describes people; service tokens carry no user identity to look up.
+        let is_user = claims
+            .email
+            .as_deref()
+            .is_some_and(|email| !email.is_empty());
+        if let Some(lookup) = self.lookup.as_ref().filter(|_| is_user) {
             match lookup.groups(token, claims.identity_nonce.as_deref()).await {
                 Ok(looked_up) => {
                     groups.extend(looked_up);

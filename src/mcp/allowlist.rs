@@ -121,6 +121,26 @@ impl ResponseError for AllowlistRejection {
     }
 }
 
+/// Counts and audits a refusal like any other denied request.
+fn record_refusal(request: &ServiceRequest, rejection: AllowlistRejection) {
+    use actix_web::HttpMessage;
+    let reason = match rejection {
+        AllowlistRejection::Host => "host_not_allowed",
+        AllowlistRejection::Origin => "origin_not_allowed",
+    };
+    crate::admin::metrics::record_access_denial(request, reason);
+    if let Some(auditor) = request.app_data::<web::Data<crate::audit::Auditor>>() {
+        let extensions = request.extensions();
+        let info = extensions.get::<crate::telemetry::RequestInfo>();
+        auditor.denied(
+            info.map_or("-", |info| info.request_id.as_str()),
+            info.and_then(|info| info.cf_ray.as_deref()),
+            reason,
+            info.map_or(std::time::Duration::ZERO, |info| info.started.elapsed()),
+        );
+    }
+}
+
 /// Middleware: refuses a foreign `Host` or a present, foreign `Origin` with 403.
 pub async fn enforce_allowlist(
     request: ServiceRequest,
@@ -148,12 +168,14 @@ pub async fn enforce_allowlist(
             host = host.as_deref().unwrap_or("-"),
             "request for a host that is not allowed"
         );
+        record_refusal(&request, AllowlistRejection::Host);
         return Err(AllowlistRejection::Host.into());
     }
     if let Some(origin) = request.headers().get(actix_web::http::header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         if !allowlist.allows_origin(origin) {
             tracing::warn!(origin, "request from an origin that is not allowed");
+            record_refusal(&request, AllowlistRejection::Origin);
             return Err(AllowlistRejection::Origin.into());
         }
     }

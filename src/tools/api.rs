@@ -64,7 +64,8 @@ impl ApiTools {
             path: tool.path_template.clone(),
             status: None,
         };
-        let result = match self.client.send(&request).await {
+        let may_retry = || limits.check_upstream().is_ok();
+        let result = match self.client.send(&request, &may_retry).await {
             Ok(response) => {
                 trace.status = Some(response.status);
                 outcome::from_response(response, self.max_response)

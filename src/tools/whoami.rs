@@ -41,6 +41,7 @@ pub fn call(identity: &Identity) -> CallToolResult {
         "country": identity.country,
         "expires_at": identity.expires_at,
         "audience": identity.audience,
+        "groups": identity.groups,
     });
     let text = value.to_string();
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);

@@ -106,8 +106,13 @@ impl UpstreamClient {
     }
 
     /// Sends `request`, retrying a 429 within its budget and transient failures of
-    /// idempotent methods; any final status is returned as a response.
-    pub async fn send(&self, request: &UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
+    /// idempotent methods; any final status is returned as a response. `may_retry` is
+    /// asked before each retry (a retry spends the shared upstream budget too).
+    pub async fn send(
+        &self,
+        request: &UpstreamRequest,
+        may_retry: &(dyn Fn() -> bool + Sync),
+    ) -> Result<UpstreamResponse, UpstreamError> {
         let idempotent = matches!(
             request.method,
             Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
@@ -123,6 +128,7 @@ impl UpstreamClient {
                         .map_or(DEFAULT_RATE_LIMIT_DELAY, Duration::from_secs);
                     if rate_limit_retries < MAX_RATE_LIMIT_RETRIES
                         && rate_limit_waited + delay <= MAX_RATE_LIMIT_WAIT
+                        && may_retry()
                     {
                         rate_limit_retries += 1;
                         rate_limit_waited += delay;
@@ -138,13 +144,14 @@ impl UpstreamClient {
                 Ok(response)
                     if idempotent
                         && matches!(response.status, 502..=504)
-                        && transient_retries < MAX_TRANSIENT_RETRIES =>
+                        && transient_retries < MAX_TRANSIENT_RETRIES
+                        && may_retry() =>
                 {
                     transient_retries += 1;
                     tokio::time::sleep(backoff(transient_retries)).await;
                 }
                 Err(UpstreamError::Unreachable(reason))
-                    if idempotent && transient_retries < MAX_TRANSIENT_RETRIES =>
+                    if idempotent && transient_retries < MAX_TRANSIENT_RETRIES && may_retry() =>
                 {
                     transient_retries += 1;
                     tracing::info!(reason, "upstream unreachable; retrying");

@@ -286,6 +286,11 @@ async fn host_header_outside_the_allowlist_is_refused() {
 
     assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
     assert_eq!(public.status(), StatusCode::OK);
+    assert!(
+        app.metrics()
+            .await
+            .contains(r#"tunnelgate_access_denials_total{reason="host_not_allowed"} 1"#)
+    );
 }
 
 #[actix_web::test]
