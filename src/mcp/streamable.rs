@@ -44,5 +44,9 @@ pub fn service(
             }
         })
         .sse_keep_alive(settings.sse_keep_alive)
+        // rmcp primes every SSE stream when a retry interval is set, whatever version the
+        // client negotiated; clients older than 2025-11-25 may choke on the empty priming
+        // event, and without an event store there is nothing to resume anyway.
+        .disable_sse_retry()
         .build()
 }

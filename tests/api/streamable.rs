@@ -165,3 +165,70 @@ async fn a_stateless_server_issues_no_session_id() {
 
     assert!(response.headers().get("mcp-session-id").is_none());
 }
+
+#[actix_web::test]
+async fn stateful_mode_keeps_sessions_and_sends_no_priming_event_to_older_clients() {
+    let app = crate::helpers::spawn_app_with(|settings| {
+        settings.server.mode = tunnelgate::config::ServerMode::Stateful;
+        settings.server.sse_keep_alive = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let token = TokenBuilder::user("ada@example.com").build();
+    let initialized = app
+        .post_mcp(
+            Some(&token),
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "test", "version": "1"}}}),
+        )
+        .await;
+    let session = initialized
+        .headers()
+        .get("mcp-session-id")
+        .expect("a stateful server issues a session id")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let _ = read_jsonrpc(initialized).await;
+    app.http
+        .post(app.mcp_url())
+        .header("Cf-Access-Jwt-Assertion", &token)
+        .header("Mcp-Session-Id", &session)
+        .header("MCP-Protocol-Version", "2025-06-18")
+        .header("Accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .send()
+        .await
+        .unwrap();
+
+    let mut stream = app
+        .http
+        .get(app.mcp_url())
+        .header("Cf-Access-Jwt-Assertion", &token)
+        .header("Mcp-Session-Id", &session)
+        .header("MCP-Protocol-Version", "2025-06-18")
+        .header("Accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.headers()["x-accel-buffering"], "no");
+    let mut received = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(2500);
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, stream.chunk()).await {
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+
+    assert!(
+        !received.contains("retry:"),
+        "a priming event was sent: {received:?}"
+    );
+    assert!(
+        !received.contains("data:"),
+        "unexpected event: {received:?}"
+    );
+    assert!(
+        received.contains(':'),
+        "no keep-alive comment within 2.5 s: {received:?}"
+    );
+}
