@@ -381,7 +381,8 @@ class Checker:
         self.active_profiles = set(comma_list(self.env.get("COMPOSE_PROFILES", "")))
 
     # The effective value of a tunnelgate setting: compose environment, else the TOML
-    # file named by TUNNELGATE_CONFIG (when it is a bind mount of a file in the repo),
+    # file named by TUNNELGATE_CONFIG (when it is bind-mounted from the repo, as a file or
+    # inside a mounted directory),
     # else the built-in default.
     def setting(self, key: str) -> str:
         env = environment_of(self.services.get(TUNNELGATE_SERVICE, {}))
@@ -402,10 +403,18 @@ class Checker:
         if not path:
             return {}
         for source, target, _ in volume_mounts(service):
-            if target == path and source.startswith((".", "/")):
-                host_file = (self.root / source).resolve()
-                if host_file.is_file():
-                    return tomllib.loads(host_file.read_text(encoding="utf-8"))
+            if not source.startswith((".", "/")):
+                continue
+            host = (self.root / source).resolve()
+            prefix = target.rstrip("/") + "/"
+            if target == path and host.is_file():
+                host_file = host
+            elif host.is_dir() and path.startswith(prefix):
+                host_file = host / path[len(prefix):]
+            else:
+                continue
+            if host_file.is_file():
+                return tomllib.loads(host_file.read_text(encoding="utf-8"))
         self.report.notes.append(f"TUNNELGATE_CONFIG={path} is not a file this script can read; its keys were not considered")
         return {}
 
@@ -788,6 +797,19 @@ class Checker:
                 placeholder = Path(tmp) / name
                 placeholder.write_text("placeholder-secret", encoding="utf-8")
                 env = {key: str(placeholder) if value == target else value for key, value in env.items()}
+            # Paths inside bind-mounted repository files or directories (e.g. TUNNELGATE_CONFIG)
+            # are read from the repository.
+            for source, target, _ in volume_mounts(service):
+                if not source.startswith("."):
+                    continue
+                host = (self.compose_path.parent / source).resolve()
+                def translate(value: str) -> str:
+                    if value == target and host.is_file():
+                        return str(host)
+                    if host.is_dir() and value.startswith(target.rstrip("/") + "/"):
+                        return str(host / value[len(target.rstrip("/")) + 1:])
+                    return value
+                env = {key: translate(value) for key, value in env.items()}
             try:
                 result = subprocess.run(
                     [str(binary), "check-config"],

@@ -40,6 +40,9 @@ impl Application {
         registry: Option<Arc<ToolRegistry>>,
     ) -> anyhow::Result<Self> {
         settings.require_access()?;
+        // Before anything slow (key and document fetches): from here on a SIGHUP is
+        // handled, never the default action that terminates the process.
+        let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         let metrics = Arc::new(Metrics::new());
         let team_domain = settings.access.team_domain.as_deref().unwrap_or_default();
         let issuer = issuer_for_team_domain(team_domain)
@@ -111,6 +114,7 @@ impl Application {
             }
         };
         background.push(spawn_policy_reloader(
+            hangups,
             settings.source_file.clone(),
             settings.policy.clone(),
             Arc::clone(&registry),
@@ -224,13 +228,11 @@ impl Application {
 /// On SIGHUP, re-reads the configuration file and swaps in its policy. Open streams and
 /// in-flight calls are untouched; a file that fails to load keeps the current policy.
 fn spawn_policy_reloader(
+    hangups: std::io::Result<tokio::signal::unix::Signal>,
     path: Option<std::path::PathBuf>,
     initial: crate::config::PolicySettings,
     registry: Arc<ToolRegistry>,
 ) -> tokio::task::JoinHandle<()> {
-    // Registered before returning, so a SIGHUP right after start-up is never the default
-    // (terminating) action.
-    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     tokio::spawn(async move {
         let Ok(mut hangups) = hangups else {
             tracing::warn!("cannot listen for SIGHUP; policy reload is unavailable");

@@ -65,17 +65,7 @@ fn log_denial(request: &ServiceRequest, error: AccessError) {
         AccessError::Rejected(reason) => reason.as_str(),
         AccessError::KeysUnavailable => "keys_unavailable",
     };
-    crate::admin::metrics::record_access_denial(request, reason);
-    if let Some(auditor) = request.app_data::<web::Data<crate::audit::Auditor>>() {
-        let extensions = request.extensions();
-        let info = extensions.get::<crate::telemetry::RequestInfo>();
-        auditor.denied(
-            info.map_or("-", |info| info.request_id.as_str()),
-            info.and_then(|info| info.cf_ray.as_deref()),
-            reason,
-            info.map_or(std::time::Duration::ZERO, |info| info.started.elapsed()),
-        );
-    }
+    crate::audit::record_denied_request(request, reason);
     tracing::warn!(
         reason,
         cf_ray,

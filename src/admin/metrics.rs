@@ -89,7 +89,7 @@ impl Metrics {
         let access_denials = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "access_denials",
-            "Requests refused by the Cloudflare Access check, by reason",
+            "Requests refused before reaching a tool (Access check, Host/Origin allowlist), by reason",
             access_denials.clone(),
         );
         let key_fetches = Family::<ResultLabels, Counter>::default();

@@ -121,24 +121,12 @@ impl ResponseError for AllowlistRejection {
     }
 }
 
-/// Counts and audits a refusal like any other denied request.
 fn record_refusal(request: &ServiceRequest, rejection: AllowlistRejection) {
-    use actix_web::HttpMessage;
     let reason = match rejection {
         AllowlistRejection::Host => "host_not_allowed",
         AllowlistRejection::Origin => "origin_not_allowed",
     };
-    crate::admin::metrics::record_access_denial(request, reason);
-    if let Some(auditor) = request.app_data::<web::Data<crate::audit::Auditor>>() {
-        let extensions = request.extensions();
-        let info = extensions.get::<crate::telemetry::RequestInfo>();
-        auditor.denied(
-            info.map_or("-", |info| info.request_id.as_str()),
-            info.and_then(|info| info.cf_ray.as_deref()),
-            reason,
-            info.map_or(std::time::Duration::ZERO, |info| info.started.elapsed()),
-        );
-    }
+    crate::audit::record_denied_request(request, reason);
 }
 
 /// Middleware: refuses a foreign `Host` or a present, foreign `Origin` with 403.
