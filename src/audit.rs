@@ -216,6 +216,23 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// Counts and audits a request refused before any tool (Access check, allowlist), from the
+/// middleware that refused it.
+pub fn record_denied_request(request: &actix_web::dev::ServiceRequest, reason: &str) {
+    use actix_web::HttpMessage;
+    crate::admin::metrics::record_access_denial(request, reason);
+    if let Some(auditor) = request.app_data::<actix_web::web::Data<Auditor>>() {
+        let extensions = request.extensions();
+        let info = extensions.get::<crate::telemetry::RequestInfo>();
+        auditor.denied(
+            info.map_or("-", |info| info.request_id.as_str()),
+            info.and_then(|info| info.cf_ray.as_deref()),
+            reason,
+            info.map_or(Duration::ZERO, |info| info.started.elapsed()),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -238,23 +255,6 @@ mod tests {
         assert_eq!(
             redacted,
             json!({"id": "p1", "body": {"api_token": "[redacted]", "nested": [{"Password": "[redacted]"}]}})
-        );
-    }
-}
-
-/// Counts and audits a request refused before any tool (Access check, allowlist), from the
-/// middleware that refused it.
-pub fn record_denied_request(request: &actix_web::dev::ServiceRequest, reason: &str) {
-    use actix_web::HttpMessage;
-    crate::admin::metrics::record_access_denial(request, reason);
-    if let Some(auditor) = request.app_data::<actix_web::web::Data<Auditor>>() {
-        let extensions = request.extensions();
-        let info = extensions.get::<crate::telemetry::RequestInfo>();
-        auditor.denied(
-            info.map_or("-", |info| info.request_id.as_str()),
-            info.and_then(|info| info.cf_ray.as_deref()),
-            reason,
-            info.map_or(Duration::ZERO, |info| info.started.elapsed()),
         );
     }
 }
