@@ -6,6 +6,7 @@
 //! argument path (`body.prices[0].amount`) and what was expected; at most [`MAX_REPORTED_VIOLATIONS`] are listed.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::paths::LocationSegment;
@@ -76,10 +77,13 @@ impl fmt::Display for ViolationList<'_> {
     }
 }
 
-/// A tool's compiled argument validator. Cloning is cheap (the compiled tree is shared).
+/// A tool's argument validator, compiled on the tool's first call. The schema is proven
+/// to compile at start-up, but the compiled tree (tens of KB per tool) is only kept for
+/// tools that are used, so an idle server with a large catalog stays small. Cloning is
+/// cheap (the compiled tree is shared).
 #[derive(Clone)]
 pub struct ArgumentValidator {
-    validator: Validator,
+    compiled: Arc<OnceLock<Result<Validator, String>>>,
 }
 
 impl fmt::Debug for ArgumentValidator {
@@ -93,13 +97,23 @@ impl ArgumentValidator {
     /// Compiles a generated input schema. Only local `#/$defs` references exist in it, and the crate is built
     /// without remote resolution, so compilation never touches the network.
     pub fn compile(schema: &Map<String, Value>) -> Result<Self, String> {
-        let schema = Value::Object(schema.clone());
-        jsonschema::options()
-            .with_draft(Draft::Draft202012)
-            .build(&schema)
-            .map(|validator| Self { validator })
-            .map_err(|error| truncate(&error.to_string(), MAX_MESSAGE_CHARS))
+        build(schema)?;
+        Ok(Self {
+            compiled: Arc::new(OnceLock::new()),
+        })
     }
+
+    fn get(&self, schema: &Map<String, Value>) -> &Result<Validator, String> {
+        self.compiled.get_or_init(|| build(schema))
+    }
+}
+
+fn build(schema: &Map<String, Value>) -> Result<Validator, String> {
+    let schema = Value::Object(schema.clone());
+    jsonschema::options()
+        .with_draft(Draft::Draft202012)
+        .build(&schema)
+        .map_err(|error| truncate(&error.to_string(), MAX_MESSAGE_CHARS))
 }
 
 /// Validates `arguments` (the MCP `tools/call` `arguments`; pass `{}` when the client sent none) for `tool`.
@@ -107,9 +121,23 @@ pub fn validate(tool: &ApiTool, arguments: &Value) -> Result<(), ArgumentError> 
     if !arguments.is_object() {
         return Err(ArgumentError::NotAnObject(json_type_name(arguments)));
     }
+    let validator = match tool.validator.get(&tool.input_schema) {
+        Ok(validator) => validator,
+        // Unreachable: the same schema compiled at start-up. Refuse rather than skip checks.
+        Err(reason) => {
+            return Err(ArgumentError::Invalid {
+                tool: tool.name.clone(),
+                violations: vec![Violation {
+                    path: String::new(),
+                    message: format!("the tool's schema cannot be compiled: {reason}"),
+                }],
+                more: 0,
+            });
+        }
+    };
     let mut violations = Vec::new();
     let mut more = 0;
-    for error in tool.validator.validator.iter_errors(arguments) {
+    for error in validator.iter_errors(arguments) {
         if violations.len() < MAX_REPORTED_VIOLATIONS {
             violations.push(describe_violation(tool, &error));
         } else {
