@@ -334,3 +334,23 @@ async fn a_body_over_the_limit_gets_413() {
 
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[actix_web::test]
+async fn a_header_that_is_not_text_is_malformed_not_a_crash() {
+    let app = spawn_app().await;
+
+    let response = app
+        .http
+        .post(app.mcp_url())
+        .header(
+            "Cf-Access-Jwt-Assertion",
+            reqwest::header::HeaderValue::from_bytes(b"eyJ\xff\xfe.abc.def").unwrap(),
+        )
+        .header("Content-Type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(denial_reason(response).await, "malformed");
+}

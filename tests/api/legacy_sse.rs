@@ -267,3 +267,25 @@ async fn the_session_cap_refuses_streams_beyond_it() {
 
     assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[actix_web::test]
+async fn an_idle_session_is_reaped_and_its_stream_ends() {
+    let app = crate::helpers::spawn_app_with(|settings| {
+        settings.server.sse_idle_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let token = TokenBuilder::user("ada@example.com").build();
+    let mut session = open(&app, &token).await;
+
+    let ended = tokio::time::timeout(Duration::from_secs(5), session.events.next()).await;
+
+    assert!(matches!(ended, Ok(None)), "the idle stream did not end");
+    let late = session
+        .post(
+            &app,
+            &token,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        )
+        .await;
+    assert_eq!(late.status(), StatusCode::NOT_FOUND);
+}
