@@ -46,7 +46,9 @@ pub fn from_response(response: UpstreamResponse, max_response: usize) -> CallToo
         .as_deref()
         .is_some_and(|ct| ct.contains("json"));
     if is_json && let Ok(value) = serde_json::from_slice::<Value>(&response.body) {
-        let text = value.to_string();
+        // The body is valid JSON (so valid UTF-8): compacting its bytes is several times
+        // cheaper than serialising the parsed value again.
+        let text = compact_json(&response.body);
         let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
         // structuredContent must be an object; arrays and scalars travel as text only.
         if value.is_object() {
@@ -61,4 +63,52 @@ pub fn from_response(response: UpstreamResponse, max_response: usize) -> CallToo
 
 pub fn from_error(error: &UpstreamError) -> CallToolResult {
     tool_error(error.to_string())
+}
+
+/// Valid JSON text with the whitespace between tokens removed; strings are untouched.
+fn compact_json(json: &[u8]) -> String {
+    let mut compact = Vec::with_capacity(json.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in json {
+        if in_string {
+            compact.push(byte);
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+        } else if !matches!(byte, b' ' | b'\n' | b'\r' | b'\t') {
+            in_string = byte == b'"';
+            compact.push(byte);
+        }
+    }
+    String::from_utf8(compact)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compacts_json_without_touching_strings() {
+        let pretty = br#"{
+            "name": "a b",
+            "quote": "say \"hi\" \\",
+            "list": [ 1, 2 ]
+        }"#;
+
+        let compact = compact_json(pretty);
+
+        assert_eq!(
+            compact,
+            r#"{"name":"a b","quote":"say \"hi\" \\","list":[1,2]}"#
+        );
+        let reparsed: Value = serde_json::from_str(&compact).unwrap();
+        let original: Value = serde_json::from_slice(pretty).unwrap();
+        assert_eq!(reparsed, original);
+    }
 }
