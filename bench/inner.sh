@@ -3,7 +3,8 @@
 # (`unshare -rn`) where nothing but loopback exists, so the fixed ports below cannot clash
 # with anything on the machine and Polar's server, which binds 0.0.0.0, reaches no network.
 #
-# usage: inner.sh OUT_DIR   (environment: see bench/run.sh)
+# usage: inner.sh OUT_DIR   (environment: see bench/run.sh; run it through run.sh, which
+# sets TG_BIN, TOOLS_BIN, OHA_BIN, POLAR_MCP and POLAR_SPEC)
 set -euo pipefail
 
 OUT=$1
@@ -14,7 +15,7 @@ TOOLS=${TOOLS_BIN:?}
 OHA=${OHA_BIN:?}
 POLAR_MCP=${POLAR_MCP:?}
 SPEC=${POLAR_SPEC:?}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 DURATION=${DURATION:-10}
 RATE=${RATE:-500}
 MODERATE_CONNS=${MODERATE_CONNS:-8}
@@ -114,7 +115,9 @@ start_tunnelgate() { # NAME READ_ONLY MODE
   write_config "$OUT/$1.toml" "$2" "$3"
   # stdout carries the audit trail (one JSON line per call, on by default): it is kept on,
   # as in production, and discarded; logs (stderr) go to a file.
-  "$TG" serve --config "$OUT/$1.toml" >/dev/null 2>"$OUT/logs/$1.log" &
+  # TG_ENV: extra environment for tunnelgate only, e.g. TG_ENV="LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2"
+  # to try another allocator without rebuilding.
+  env ${TG_ENV:-} "$TG" serve --config "$OUT/$1.toml" >/dev/null 2>"$OUT/logs/$1.log" &
   TG_PID=$!
   PIDS+=("$TG_PID")
   for _ in $(seq 1 300); do

@@ -90,5 +90,7 @@ perf report -i "$OUT/perf.data" --no-children --sort symbol --stdio -g none --pe
 perf report -i "$OUT/perf.data" --children --sort symbol --stdio -g none --percent-limit 1 \
   >"$OUT/children.txt" 2>/dev/null
 grep -E 'tunnelgate::' "$OUT/children.txt" | head -60 >"$OUT/tunnelgate-children.txt" || true
+perf script -i "$OUT/perf.data" -F ip,sym 2>/dev/null | python3 "$ROOT/bench/attribute.py" >"$OUT/attribution.txt"
+cat "$OUT/attribution.txt"
 echo "calls/s under perf: $(jq '.summary.requestsPerSec' "$OUT/oha.json")"
-echo "profile: $OUT (self.txt, children.txt, tunnelgate-children.txt, perf.data)"
+echo "profile: $OUT (attribution.txt, self.txt, children.txt, tunnelgate-children.txt, perf.data)"

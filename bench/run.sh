@@ -11,9 +11,11 @@
 #    and bench/tools' SSE client; memory, CPU per call and tools/list sizes;
 # 4. writes the medians to .cache/bench/<stamp>/results.md (and results.json).
 #
-# Environment (defaults): RUNS=3 DURATION=10 (seconds per measurement) RATE=500 (calls/s
+# Environment (defaults): RUNS=5 DURATION=10 (seconds per measurement) RATE=500 (calls/s
 # for the fixed-rate runs) MODERATE_CONNS=8 SAT_CONNS=32 SSE_STREAMS=1000 SKIP_POLAR=0
-# SKIP_VERIFY_BENCH=0 POLAR_SPEC=<shared/polar/openapi-2026-04.json> CARGO_TARGET_DIR.
+# SKIP_VERIFY_BENCH=0 POLAR_SPEC=<shared/polar/openapi-2026-04.json> CARGO_TARGET_DIR,
+# TG_BIN (measure this binary instead of building one), TG_ENV (extra environment for
+# tunnelgate only, e.g. LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2).
 # Nothing it starts listens beyond loopback, and every load run is bounded in time.
 set -euo pipefail
 
@@ -43,9 +45,13 @@ for tool in jq curl node npm python3 unshare ip; do
   command -v "$tool" >/dev/null || { log "missing: $tool (apt-get install $tool)"; exit 1; }
 done
 
-log "building tunnelgate (release) into $CARGO_TARGET_DIR"
-(cd "$ROOT" && cargo build --release --quiet)
-TG_BIN=$CARGO_TARGET_DIR/release/tunnelgate
+if [[ -n ${TG_BIN:-} ]]; then
+  log "measuring the given binary $TG_BIN (no build)"
+else
+  log "building tunnelgate (release) into $CARGO_TARGET_DIR"
+  (cd "$ROOT" && cargo build --release --quiet)
+  TG_BIN=$CARGO_TARGET_DIR/release/tunnelgate
+fi
 
 log "building bench/tools"
 (cd "$ROOT/bench/tools" && CARGO_TARGET_DIR=$CACHE/bench-tools-target cargo build --release --quiet --locked)
