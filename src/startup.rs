@@ -283,7 +283,7 @@ fn spawn_policy_reloader(
 
 /// Building the catalog parses a document of megabytes and drops it; glibc keeps the freed
 /// pages mapped unless asked, so an idle server would carry them for its whole life.
-fn release_freed_memory() {
+pub(crate) fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns unused heap pages to the OS; it has no preconditions.
     unsafe {

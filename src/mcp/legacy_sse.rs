@@ -99,12 +99,20 @@ impl SseSessions {
         let sessions = Arc::clone(self);
         let period = (self.idle_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
         tokio::spawn(async move {
+            let mut open_before = sessions.open_count();
             loop {
                 tokio::time::sleep(period).await;
                 let reaped = sessions.reap_idle();
                 if reaped > 0 {
                     tracing::info!(reaped, "closed idle legacy SSE sessions");
                 }
+                // Sessions hold tens of KB each; after a burst has gone, hand the pages
+                // back rather than keep the high-water mark for the process's life.
+                let open_now = sessions.open_count();
+                if open_now < open_before {
+                    crate::startup::release_freed_memory();
+                }
+                open_before = open_now;
             }
         })
     }
