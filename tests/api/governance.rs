@@ -8,7 +8,7 @@ use tunnelgate::config::{AccessClass, PolicyRule, Rate};
 
 use crate::api_tools::{ApiFixture, UPSTREAM_TOKEN, spawn_with_fixture};
 use crate::fake_upstream::{FakeUpstream, Scripted};
-use crate::helpers::{TestApp, eventually, read_jsonrpc};
+use crate::helpers::{eventually, read_jsonrpc};
 use crate::issuer::TokenBuilder;
 
 fn rule(
@@ -24,16 +24,6 @@ fn rule(
         tools: tools.iter().map(|tool| tool.to_string()).collect(),
         access,
     }
-}
-
-async fn names(app: &TestApp, token: &str) -> Vec<String> {
-    let listed = read_jsonrpc(app.list_tools(token).await).await;
-    listed["result"]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|tool| tool["name"].as_str().unwrap().to_string())
-        .collect()
 }
 
 fn is_error(response: &Value) -> bool {
@@ -65,8 +55,8 @@ async fn two_identities_see_different_tools_and_one_is_refused_the_others() {
     let admin = TokenBuilder::user("admin@example.com").build();
     let analyst = TokenBuilder::user("analyst@example.com").build();
 
-    let admin_tools = names(&fx.app, &admin).await;
-    let analyst_tools = names(&fx.app, &analyst).await;
+    let admin_tools = fx.app.tool_names(&admin).await;
+    let analyst_tools = fx.app.tool_names(&analyst).await;
     let refused = fx
         .app
         .call_tool(&analyst, "items_delete", json!({"id": "it_1"}))
@@ -119,10 +109,10 @@ async fn a_group_from_a_claim_grants_access() {
         .build();
 
     assert_eq!(
-        names(&fx.app, &in_finance).await,
+        fx.app.tool_names(&in_finance).await,
         vec!["whoami", "items_list", "items_get"]
     );
-    assert_eq!(names(&fx.app, &outside).await, vec!["whoami"]);
+    assert_eq!(fx.app.tool_names(&outside).await, vec!["whoami"]);
 }
 
 async fn spawn_with_identity_endpoint(
@@ -157,8 +147,8 @@ async fn a_group_from_get_identity_grants_access_and_is_cached_per_session() {
         .claim("iat", json!(crate::issuer::now() - 1))
         .build();
 
-    let first = names(&fx.app, &token).await;
-    let second = names(&fx.app, &second_token_same_session).await;
+    let first = fx.app.tool_names(&token).await;
+    let second = fx.app.tool_names(&second_token_same_session).await;
 
     assert!(first.contains(&"items_delete".to_string()), "{first:?}");
     assert_eq!(first, second);
@@ -188,7 +178,7 @@ async fn a_failed_lookup_denies_or_falls_back_to_claims_as_configured() {
         .build();
 
     let denied = deny.app.list_tools(&token).await;
-    let fallen_back = names(&fallback.app, &token).await;
+    let fallen_back = fallback.app.tool_names(&token).await;
 
     assert_eq!(denied.status(), 403);
     assert_eq!(
@@ -234,7 +224,7 @@ async fn sighup_reloads_the_policy_and_a_broken_file_keeps_the_old_one() {
         .await
         .unwrap();
     assert_eq!(
-        names(&fx.app, &token).await,
+        fx.app.tool_names(&token).await,
         vec!["whoami", "items_list", "items_get"]
     );
 
@@ -244,7 +234,7 @@ async fn sighup_reloads_the_policy_and_a_broken_file_keeps_the_old_one() {
     );
     send_sighup();
     let reloaded = eventually(Duration::from_secs(5), || async {
-        names(&fx.app, &token).await == vec!["whoami", "items_list"]
+        fx.app.tool_names(&token).await == vec!["whoami", "items_list"]
     })
     .await;
     assert!(reloaded, "the new policy never took effect");
@@ -253,7 +243,10 @@ async fn sighup_reloads_the_policy_and_a_broken_file_keeps_the_old_one() {
     send_sighup();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    assert_eq!(names(&fx.app, &token).await, vec!["whoami", "items_list"]);
+    assert_eq!(
+        fx.app.tool_names(&token).await,
+        vec!["whoami", "items_list"]
+    );
     assert_eq!(sse.status(), 200, "the open stream survived both reloads");
     let metrics = fx.app.metrics().await;
     assert!(

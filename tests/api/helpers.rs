@@ -119,6 +119,17 @@ impl TestApp {
         read_jsonrpc(response).await
     }
 
+    /// The names `tools/list` shows the holder of `token`, in order.
+    pub async fn tool_names(&self, token: &str) -> Vec<String> {
+        let listed = read_jsonrpc(self.list_tools(token).await).await;
+        listed["result"]["tools"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no tool list: {listed}"))
+            .iter()
+            .map(|tool| tool["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     pub async fn metrics(&self) -> String {
         self.http
             .get(format!("{}/metrics", self.admin_address))

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::api_tools::UPSTREAM_TOKEN;
 use crate::fake_upstream::{FakeUpstream, Scripted};
-use crate::helpers::{TestApp, read_jsonrpc, spawn_app_with};
+use crate::helpers::{TestApp, spawn_app_with};
 use crate::issuer::TokenBuilder;
 
 fn polar_document() -> Option<PathBuf> {
@@ -46,16 +46,6 @@ async fn spawn_polar(read_only: bool) -> Option<(TestApp, FakeUpstream, String)>
     Some((app, upstream, TokenBuilder::user("ada@example.com").build()))
 }
 
-async fn tool_names(app: &TestApp, token: &str) -> Vec<String> {
-    let listed = read_jsonrpc(app.list_tools(token).await).await;
-    listed["result"]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|tool| tool["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn text(response: &Value) -> &str {
     response["result"]["content"][0]["text"]
         .as_str()
@@ -68,7 +58,7 @@ async fn serves_the_63_read_only_organization_token_operations_by_default() {
         return;
     };
 
-    let names = tool_names(&app, &token).await;
+    let names = app.tool_names(&token).await;
 
     assert_eq!(names.len(), 63 + 1, "63 API tools plus whoami");
     assert!(names.contains(&"products_list".to_string()));
@@ -81,7 +71,7 @@ async fn serves_all_125_organization_token_operations_when_writes_are_enabled() 
         return;
     };
 
-    let names = tool_names(&app, &token).await;
+    let names = app.tool_names(&token).await;
 
     assert_eq!(names.len(), 125 + 1, "125 API tools plus whoami");
 }
