@@ -29,8 +29,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::json;
-use tunnelgate::access::{AccessVerifier, CertsFetcher, KeyCache};
-use tunnelgate::admin::metrics::Metrics;
+use tunnelgate::{AccessVerifier, CertsFetcher, KeyCache, Metrics};
 
 const TEAM: &str = "bench";
 const ISSUER: &str = "https://bench.cloudflareaccess.com";
@@ -166,7 +165,7 @@ fn new_verifier(keys: &Arc<KeyCache>, capacity: usize) -> AccessVerifier {
 
 fn run(plan: &Plan) -> Results {
     assert_eq!(
-        tunnelgate::access::issuer_for_team_domain(TEAM).as_deref(),
+        tunnelgate::issuer_for_team_domain(TEAM).as_deref(),
         Ok(ISSUER)
     );
     let issuer = Issuer::generate();

@@ -10,13 +10,12 @@ mod rejection;
 mod token_cache;
 mod verifier;
 
-pub use certs::{CertsFetcher, FetchError, parse_certs};
-pub use groups::{IdentityLookup, LookupError, groups_from_claims};
-pub use guard::{ACCESS_JWT_HEADER, require_access};
+pub use certs::CertsFetcher;
+pub use groups::IdentityLookup;
+pub use guard::require_access;
 pub use identity::{Identity, IdentityKind};
-pub use keys::{KeyCache, KeyLookupError};
-pub use rejection::{AccessError, RejectReason};
-pub use verifier::{AccessVerifier, MAX_TOKEN_BYTES};
+pub use keys::KeyCache;
+pub use verifier::AccessVerifier;
 
 /// The token issuer for a Zero Trust team, from any of the accepted spellings:
 /// `myteam`, `myteam.cloudflareaccess.com` or `https://myteam.cloudflareaccess.com`.

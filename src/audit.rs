@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::access::Identity;
 use crate::config::AuditSettings;
+use crate::outcome::CallOutcome;
 
 pub const AUDIT_TARGET: &str = "tunnelgate::audit";
 
@@ -62,7 +63,7 @@ pub struct ToolCallRecord<'a> {
     pub arguments: Option<&'a Map<String, Value>>,
     pub upstream: Option<&'a UpstreamTrace>,
     pub duration: Duration,
-    pub outcome: &'a str,
+    pub outcome: CallOutcome,
 }
 
 pub struct Auditor {
@@ -90,19 +91,10 @@ impl Auditor {
         })
     }
 
-    pub fn disabled() -> Self {
-        Self {
-            stdout: false,
-            file: None,
-            include_arguments: false,
-            redact_keys: Vec::new(),
-        }
-    }
-
     pub fn tool_call(&self, record: ToolCallRecord<'_>) {
         let arguments_sha256 = record.arguments.map(|arguments| {
             let canonical = serde_json::to_vec(arguments).unwrap_or_default();
-            hex(&Sha256::digest(&canonical))
+            crate::hex::lower_hex(&Sha256::digest(&canonical))
         });
         let arguments = if self.include_arguments {
             record
@@ -124,7 +116,7 @@ impl Auditor {
             arguments,
             upstream: record.upstream,
             duration_ms: record.duration.as_secs_f64() * 1000.0,
-            outcome: record.outcome,
+            outcome: record.outcome.as_str(),
             reason: None,
         });
     }
@@ -210,10 +202,6 @@ fn open_append(path: &Path) -> std::io::Result<File> {
 
 fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// Counts and audits a request refused before any tool (Access check, allowlist), from the

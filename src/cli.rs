@@ -1,5 +1,7 @@
 //! The command line: `serve` (default), `dev`, `check-config`, `healthcheck`, `tools`.
 
+mod tools_listing;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -177,7 +179,7 @@ fn print_tools(args: ConfigArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::tools::describe_catalog(&settings)) {
+    match runtime.block_on(tools_listing::describe_catalog(&settings)) {
         Ok(listing) => {
             print!("{listing}");
             ExitCode::SUCCESS

@@ -1,17 +1,37 @@
 //! tunnelgate: an on-prem MCP server that turns an internal REST API into MCP tools and
 //! admits only callers with a verified Cloudflare Access identity.
+//!
+//! Two flows, each one way (docs/architecture.md has the map):
+//! - start-up, once: [`config`] → `openapi` (document → catalog) → `tools` (registry, policy)
+//!   → `startup` (listeners);
+//! - per request: `mcp` (allowlist) → `access` (the Access JWT) → `mcp` (transport, handler)
+//!   → `tools` (policy, limits, tool) → `upstream` → result.
+//!
+//! Modules are private; what the binary, the integration tests and the benches use is
+//! re-exported here.
 
-pub mod access;
-pub mod admin;
-pub mod audit;
-pub mod cli;
+mod access;
+mod admin;
+mod audit;
+mod cli;
 pub mod config;
-pub mod dev;
-pub mod limits;
-pub mod mcp;
-pub mod startup;
-pub mod telemetry;
-pub mod tools;
-pub mod upstream;
+mod dev;
+mod hex;
+mod json;
+mod limits;
+mod mcp;
+mod memory;
+mod openapi;
+mod outcome;
+mod startup;
+mod telemetry;
+mod tools;
+mod upstream;
 
+pub use cli::main;
 pub use startup::Application;
+pub use telemetry::init as init_tracing;
+
+// The Access verification benchmark drives the verifier directly.
+pub use access::{AccessVerifier, CertsFetcher, KeyCache, issuer_for_team_domain};
+pub use admin::metrics::Metrics;

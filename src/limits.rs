@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::config::{Rate, Settings};
+use crate::outcome::LimitKind;
 
 /// A classic token bucket; `try_take` says how long to wait when empty.
 #[derive(Debug)]
@@ -56,7 +57,7 @@ impl BucketShape {
 /// Which limit refused a call, and when to try again.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limited {
-    pub limit: &'static str,
+    pub limit: LimitKind,
     pub retry_after: Duration,
 }
 
@@ -64,10 +65,10 @@ impl Limited {
     pub fn message(&self) -> String {
         let seconds = self.retry_after.as_secs_f64().ceil().max(1.0);
         match self.limit {
-            "per_identity" => {
+            LimitKind::PerIdentity => {
                 format!("rate limit: you have made too many tool calls; retry in {seconds:.0} s")
             }
-            _ => format!(
+            LimitKind::Upstream => format!(
                 "rate limit: the shared budget for the upstream API is spent for now; retry in {seconds:.0} s"
             ),
         }
@@ -115,10 +116,6 @@ impl RateLimits {
         }
     }
 
-    pub fn unlimited() -> Self {
-        Self::new(Rate::Off, None, Rate::Off, None)
-    }
-
     /// Takes one tool call from `caller`'s bucket.
     pub fn check_identity(&self, caller: &str) -> Result<(), Limited> {
         let Some(shape) = self.per_identity else {
@@ -138,7 +135,7 @@ impl RateLimits {
             .entry(caller.to_string())
             .or_insert_with(|| shape.full(now));
         shape.take(bucket, now).map_err(|retry_after| Limited {
-            limit: "per_identity",
+            limit: LimitKind::PerIdentity,
             retry_after,
         })
     }
@@ -155,7 +152,7 @@ impl RateLimits {
         };
         let bucket = bucket.get_or_insert_with(|| shape.full(now));
         shape.take(bucket, now).map_err(|retry_after| Limited {
-            limit: "upstream",
+            limit: LimitKind::Upstream,
             retry_after,
         })
     }
@@ -181,7 +178,7 @@ mod tests {
         }
         let refused = limits.check_identity("ada").unwrap_err();
 
-        assert_eq!(refused.limit, "per_identity");
+        assert_eq!(refused.limit, LimitKind::PerIdentity);
         assert!(refused.retry_after > Duration::from_secs(15));
         assert!(refused.message().contains("retry in"));
     }
@@ -201,12 +198,15 @@ mod tests {
 
         assert!(limits.check_upstream().is_ok());
         assert!(limits.check_upstream().is_ok());
-        assert_eq!(limits.check_upstream().unwrap_err().limit, "upstream");
+        assert_eq!(
+            limits.check_upstream().unwrap_err().limit,
+            LimitKind::Upstream
+        );
     }
 
     #[test]
     fn off_means_unlimited() {
-        let limits = RateLimits::unlimited();
+        let limits = RateLimits::new(Rate::Off, None, Rate::Off, None);
         for _ in 0..1000 {
             assert!(limits.check_identity("ada").is_ok());
             assert!(limits.check_upstream().is_ok());

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    tunnelgate::cli::main()
+    tunnelgate::main()
 }

@@ -15,7 +15,6 @@ use actix_web::{Error, web};
 
 use crate::access::require_access;
 pub use allowlist::RequestAllowlist;
-pub use handler::McpHandler;
 pub use legacy_sse::SseSessions;
 
 /// Mounts both transports. Middleware order (outermost first): allowlist, Access guard,

@@ -31,14 +31,6 @@ impl Application {
     /// Binds both listeners and starts background work; does not serve until
     /// [`Application::run_until_stopped`] is awaited.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with_registry(settings, None).await
-    }
-
-    /// Like [`Application::build`] with an already-built tool registry (dev mode and tests).
-    pub async fn build_with_registry(
-        settings: Settings,
-        registry: Option<Arc<ToolRegistry>>,
-    ) -> anyhow::Result<Self> {
         settings.require_access()?;
         // Before anything slow (key and document fetches): from here on a SIGHUP is
         // handled, never the default action that terminates the process.
@@ -101,18 +93,13 @@ impl Application {
             Auditor::from_settings(&settings.audit)
                 .context("audit.file: cannot open for appending")?,
         );
-        let registry = match registry {
-            Some(registry) => registry,
-            None => {
-                let services = RegistryServices {
-                    policy: Policy::from_settings(&settings.policy)?,
-                    limits: RateLimits::from_settings(&settings),
-                    auditor: Arc::clone(&auditor),
-                    metrics: Arc::clone(&metrics),
-                };
-                Arc::new(crate::tools::build_registry(&settings, services).await?)
-            }
+        let services = RegistryServices {
+            policy: Policy::from_settings(&settings.policy)?,
+            limits: RateLimits::from_settings(&settings),
+            auditor: Arc::clone(&auditor),
+            metrics: Arc::clone(&metrics),
         };
+        let registry = Arc::new(crate::tools::build_registry(&settings, services).await?);
         background.push(spawn_policy_reloader(
             hangups,
             settings.source_file.clone(),
@@ -124,7 +111,9 @@ impl Application {
                 "server.public_hostnames is empty: only loopback Host headers are accepted, so requests through the tunnel will be refused"
             );
         }
-        release_freed_memory();
+        // Building the catalog parsed a document of megabytes and dropped it; glibc keeps the
+        // freed pages mapped unless asked, so an idle server would carry them for its life.
+        crate::memory::release_freed_memory();
         let allowlist = RequestAllowlist::with_extra_origins(
             &settings.server.public_hostnames,
             &settings.server.allowed_origins,
@@ -187,7 +176,7 @@ impl Application {
         tracing::info!(
             mcp = %mcp_address,
             admin = %admin_address,
-            tools = registry.len(),
+            tools = registry.tool_count(),
             mode = ?settings.server.mode,
             "tunnelgate listening"
         );
@@ -264,10 +253,6 @@ fn spawn_policy_reloader(
                             "policy group settings (groups_claim, identity_*) changed; they take effect only after a restart"
                         );
                     }
-                    let names = registry.api_tool_names();
-                    for unmatched in policy.unmatched_tool_globs(names.iter().map(String::as_str)) {
-                        tracing::warn!(rule = %unmatched, "a policy tool glob matches no tool in the catalog");
-                    }
                     registry.replace_policy(policy);
                     tracing::info!(file = %path.display(), "policy reloaded");
                 }
@@ -279,14 +264,4 @@ fn spawn_policy_reloader(
             }
         }
     })
-}
-
-/// Building the catalog parses a document of megabytes and drops it; glibc keeps the freed
-/// pages mapped unless asked, so an idle server would carry them for its whole life.
-pub(crate) fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns unused heap pages to the OS; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }

@@ -1,11 +1,12 @@
-//! The internal API: where its OpenAPI document comes from (with a last-good copy under
-//! `state_dir`), and the one pooled HTTP client that calls it with the server's credential.
+//! The internal API: the one pooled HTTP client that calls it with the server's credential.
+//! A leaf: it knows nothing of tools, OpenAPI or MCP; it sends the [`UpstreamRequest`]s it is given.
 
 mod client;
-mod spec_source;
+mod credential;
+mod request;
 
 pub use client::{UpstreamClient, UpstreamClientOptions, UpstreamError, UpstreamResponse};
-pub use spec_source::{SpecLoadError, SpecOrigin, load_spec};
+pub use request::UpstreamRequest;
 
 use std::collections::BTreeMap;
 
@@ -30,7 +31,7 @@ pub fn client_options(
             Ok((name, value))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let credential = crate::tools::credential_header(settings)?;
+    let credential = credential::credential_header(settings)?;
     if credential.is_none() {
         tracing::warn!(
             "no upstream token configured; upstream calls are sent without a credential"

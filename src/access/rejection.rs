@@ -22,19 +22,6 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 10] = [
-        Self::Missing,
-        Self::Malformed,
-        Self::UnknownKey,
-        Self::BadSignature,
-        Self::Expired,
-        Self::NotYetValid,
-        Self::WrongIssuer,
-        Self::WrongAudience,
-        Self::WrongType,
-        Self::IdentityLookupFailed,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Missing => "missing",

@@ -98,10 +98,6 @@ impl AccessVerifier {
         self
     }
 
-    pub fn keys(&self) -> &Arc<KeyCache> {
-        &self.keys
-    }
-
     /// The identity a token proves, or the check class it failed.
     pub async fn verify(&self, token: &str) -> Result<Arc<Identity>, AccessError> {
         if token.is_empty() {

@@ -10,11 +10,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::outcome::{CallOutcome, LimitKind};
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct McpRequestLabels {
     pub method: String,
     pub tool: String,
-    pub outcome: String,
+    pub outcome: CallOutcome,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -39,7 +41,7 @@ pub struct StatusClassLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LimitLabels {
-    pub limit: String,
+    pub limit: LimitKind,
 }
 
 fn latency_histogram() -> Histogram {
@@ -181,12 +183,20 @@ impl Metrics {
         }
     }
 
-    pub fn record_mcp_request(&self, method: &str, tool: &str, outcome: &str, elapsed: Duration) {
+    /// `tool` must be a catalog name, a built-in's name, `unknown` or empty: never a name a
+    /// caller made up, or every made-up name would add a series.
+    pub fn record_mcp_request(
+        &self,
+        method: &str,
+        tool: &str,
+        outcome: CallOutcome,
+        elapsed: Duration,
+    ) {
         self.mcp_requests
             .get_or_create(&McpRequestLabels {
                 method: method.to_string(),
                 tool: tool.to_string(),
-                outcome: outcome.to_string(),
+                outcome,
             })
             .inc();
         self.mcp_request_duration
@@ -206,11 +216,9 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    pub fn record_rate_limited(&self, limit: &str) {
+    pub fn record_rate_limited(&self, limit: LimitKind) {
         self.rate_limited
-            .get_or_create(&LimitLabels {
-                limit: limit.to_string(),
-            })
+            .get_or_create(&LimitLabels { limit })
             .inc();
     }
 

@@ -45,11 +45,7 @@ impl DevIssuer {
         let kid = {
             use sha2::{Digest, Sha256};
             let digest = Sha256::digest(n.as_bytes());
-            digest
-                .iter()
-                .take(16)
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
+            crate::hex::lower_hex(digest.get(..16).unwrap_or_default())
         };
         let public_pem = public
             .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
@@ -63,14 +59,6 @@ impl DevIssuer {
             issuer: format!("https://{team}.cloudflareaccess.com"),
             audience: audience.to_string(),
         })
-    }
-
-    pub fn issuer(&self) -> &str {
-        &self.issuer
-    }
-
-    pub fn audience(&self) -> &str {
-        &self.audience
     }
 
     /// The body of `/cdn-cgi/access/certs`, shaped as Cloudflare serves it.

@@ -18,10 +18,6 @@ pub struct RequestAllowlist {
 }
 
 impl RequestAllowlist {
-    pub fn new(public_hostnames: &[String]) -> Self {
-        Self::with_extra_origins(public_hostnames, &[])
-    }
-
     pub fn with_extra_origins(public_hostnames: &[String], extra_origins: &[String]) -> Self {
         let mut hosts: Vec<String> = public_hostnames
             .iter()
@@ -175,7 +171,7 @@ mod tests {
     use super::*;
 
     fn allowlist() -> RequestAllowlist {
-        RequestAllowlist::new(&["mcp.example.com".to_string()])
+        RequestAllowlist::with_extra_origins(&["mcp.example.com".to_string()], &[])
     }
 
     #[test]

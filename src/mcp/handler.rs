@@ -13,6 +13,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use rmcp_actix_web::transport::on_request_extensions;
 
 use crate::access::Identity;
+use crate::outcome::CallOutcome;
 use crate::telemetry::RequestInfo;
 use crate::tools::{CallError, Caller, ToolRegistry};
 
@@ -91,9 +92,12 @@ impl ServerHandler for McpHandler {
         let started = std::time::Instant::now();
         let identity = self.identity(&context)?;
         let tools = self.registry.list(&identity);
-        self.registry
-            .metrics()
-            .record_mcp_request("tools/list", "", "ok", started.elapsed());
+        self.registry.metrics().record_mcp_request(
+            "tools/list",
+            "",
+            CallOutcome::Ok,
+            started.elapsed(),
+        );
         Ok(ListToolsResult::with_all_items(tools))
     }
 

@@ -110,7 +110,7 @@ impl SseSessions {
                 // back rather than keep the high-water mark for the process's life.
                 let open_now = sessions.open_count();
                 if open_now < open_before {
-                    crate::startup::release_freed_memory();
+                    crate::memory::release_freed_memory();
                 }
                 open_before = open_now;
             }
@@ -121,7 +121,7 @@ impl SseSessions {
 fn new_session_id() -> String {
     let mut bytes = [0u8; SESSION_ID_LEN / 2];
     rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    crate::hex::lower_hex(&bytes)
 }
 
 fn is_well_formed_session_id(candidate: &str) -> bool {

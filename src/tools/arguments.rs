@@ -1,21 +1,21 @@
 //! Checking a model's tool arguments before any upstream call, with messages the model can act on.
 //!
-//! Each tool's `inputSchema` is compiled once, at catalog build, into a JSON Schema 2020-12 validator. `format` is
+//! Each tool's `inputSchema` is proven to compile at catalog build and compiled again, on the tool's first call,
+//! into the JSON Schema 2020-12 validator kept here. `format` is
 //! treated as an annotation (the 2020-12 default): the upstream is the authority on what a date or id looks like,
 //! and a stricter local check would refuse values it accepts. A violation becomes an [`ArgumentError`] naming the
 //! argument path (`body.prices[0].amount`) and what was expected; at most [`MAX_REPORTED_VIOLATIONS`] are listed.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::paths::LocationSegment;
-use jsonschema::{Draft, ValidationError, Validator};
-use serde_json::{Map, Value};
+use jsonschema::{ValidationError, Validator};
+use serde_json::Value;
 
-use super::catalog::ApiTool;
-use super::schema::BODY_ARGUMENT;
-use super::spec::json_type_name;
+use crate::json::json_type_name;
+use crate::openapi::{ApiTool, BODY_ARGUMENT, compile_validator};
 
 /// How many violations one error lists; more only bury the first fix under noise.
 pub const MAX_REPORTED_VIOLATIONS: usize = 5;
@@ -77,13 +77,12 @@ impl fmt::Display for ViolationList<'_> {
     }
 }
 
-/// A tool's argument validator, compiled on the tool's first call. The schema is proven
-/// to compile at start-up, but the compiled tree (tens of KB per tool) is only kept for
-/// tools that are used, so an idle server with a large catalog stays small. Cloning is
-/// cheap (the compiled tree is shared).
-#[derive(Clone)]
+/// A tool's argument validator, compiled on the tool's first call. The catalog proved at start-up that the schema
+/// compiles, but the compiled tree (tens of KB per tool) is only kept for tools that are used, so an idle server
+/// with a large catalog stays small.
+#[derive(Default)]
 pub struct ArgumentValidator {
-    compiled: Arc<OnceLock<Result<Validator, String>>>,
+    compiled: OnceLock<Result<Validator, String>>,
 }
 
 impl fmt::Debug for ArgumentValidator {
@@ -94,64 +93,47 @@ impl fmt::Debug for ArgumentValidator {
 }
 
 impl ArgumentValidator {
-    /// Compiles a generated input schema. Only local `#/$defs` references exist in it, and the crate is built
-    /// without remote resolution, so compilation never touches the network.
-    pub fn compile(schema: &Map<String, Value>) -> Result<Self, String> {
-        build(schema)?;
-        Ok(Self {
-            compiled: Arc::new(OnceLock::new()),
-        })
-    }
-
-    fn get(&self, schema: &Map<String, Value>) -> &Result<Validator, String> {
-        self.compiled.get_or_init(|| build(schema))
-    }
-}
-
-fn build(schema: &Map<String, Value>) -> Result<Validator, String> {
-    let schema = Value::Object(schema.clone());
-    jsonschema::options()
-        .with_draft(Draft::Draft202012)
-        .build(&schema)
-        .map_err(|error| truncate(&error.to_string(), MAX_MESSAGE_CHARS))
-}
-
-/// Validates `arguments` (the MCP `tools/call` `arguments`; pass `{}` when the client sent none) for `tool`.
-pub fn validate(tool: &ApiTool, arguments: &Value) -> Result<(), ArgumentError> {
-    if !arguments.is_object() {
-        return Err(ArgumentError::NotAnObject(json_type_name(arguments)));
-    }
-    let validator = match tool.validator.get(&tool.input_schema) {
-        Ok(validator) => validator,
-        // Unreachable: the same schema compiled at start-up. Refuse rather than skip checks.
-        Err(reason) => {
-            return Err(ArgumentError::Invalid {
-                tool: tool.name.clone(),
-                violations: vec![Violation {
-                    path: String::new(),
-                    message: format!("the tool's schema cannot be compiled: {reason}"),
-                }],
-                more: 0,
-            });
+    /// Validates `arguments` (the MCP `tools/call` `arguments`; pass `{}` when the client sent none) for `tool`,
+    /// whose input schema this validator belongs to.
+    pub fn validate(&self, tool: &ApiTool, arguments: &Value) -> Result<(), ArgumentError> {
+        if !arguments.is_object() {
+            return Err(ArgumentError::NotAnObject(json_type_name(arguments)));
         }
-    };
-    let mut violations = Vec::new();
-    let mut more = 0;
-    for error in validator.iter_errors(arguments) {
-        if violations.len() < MAX_REPORTED_VIOLATIONS {
-            violations.push(describe_violation(tool, &error));
+        let validator = match self
+            .compiled
+            .get_or_init(|| compile_validator(&tool.input_schema))
+        {
+            Ok(validator) => validator,
+            // Unreachable: the same schema compiled at start-up. Refuse rather than skip checks.
+            Err(reason) => {
+                return Err(ArgumentError::Invalid {
+                    tool: tool.name.clone(),
+                    violations: vec![Violation {
+                        path: String::new(),
+                        message: format!("the tool's schema cannot be compiled: {reason}"),
+                    }],
+                    more: 0,
+                });
+            }
+        };
+        let mut violations = Vec::new();
+        let mut more = 0;
+        for error in validator.iter_errors(arguments) {
+            if violations.len() < MAX_REPORTED_VIOLATIONS {
+                violations.push(describe_violation(tool, &error));
+            } else {
+                more += 1;
+            }
+        }
+        if violations.is_empty() {
+            Ok(())
         } else {
-            more += 1;
+            Err(ArgumentError::Invalid {
+                tool: tool.name.clone(),
+                violations,
+                more,
+            })
         }
-    }
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(ArgumentError::Invalid {
-            tool: tool.name.clone(),
-            violations,
-            more,
-        })
     }
 }
 
@@ -254,8 +236,12 @@ fn truncate(text: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::catalog::{Catalog, CatalogOptions};
+    use crate::openapi::{Catalog, CatalogOptions};
     use serde_json::json;
+
+    fn validate(tool: &ApiTool, arguments: &Value) -> Result<(), ArgumentError> {
+        ArgumentValidator::default().validate(tool, arguments)
+    }
 
     fn catalog() -> Catalog {
         let doc = json!({"openapi": "3.1.0", "paths": {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 
-use super::catalog::ApiTool;
+use super::api;
+use crate::json::into_object;
+use crate::openapi::ApiTool;
 
 pub const SEARCH_TOOLS: &str = "search_tools";
 pub const DESCRIBE_TOOL: &str = "describe_tool";
@@ -16,10 +18,7 @@ const DEFAULT_RESULTS: usize = 8;
 const MAX_RESULTS: usize = 25;
 
 fn object(value: Value) -> Arc<JsonObject> {
-    match value {
-        Value::Object(map) => Arc::new(map),
-        _ => Arc::new(JsonObject::new()),
-    }
+    Arc::new(into_object(value))
 }
 
 pub fn definitions(api_name: &str) -> Vec<Tool> {
@@ -110,7 +109,7 @@ pub fn describe(tool: &ApiTool) -> CallToolResult {
         "method": tool.method.as_str(),
         "path": tool.path_template,
         "inputSchema": Value::Object(tool.input_schema.as_ref().clone()),
-        "annotations": tool.annotations.to_json(),
+        "annotations": api::definition(tool).annotations,
     });
     let mut result = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
     result.structured_content = Some(value);

@@ -4,10 +4,13 @@
 
 use serde_json::{Value, json};
 
-use super::arguments::validate;
-use super::catalog::{Catalog, CatalogOptions};
+use super::arguments::{ArgumentError, ArgumentValidator};
 use super::request::build_request;
-use super::spec::{SpecError, parse_document};
+use crate::openapi::{ApiTool, Catalog, CatalogOptions, SpecError, parse_document};
+
+fn validate(tool: &ApiTool, arguments: &Value) -> Result<(), ArgumentError> {
+    ArgumentValidator::default().validate(tool, arguments)
+}
 
 const PET_SHOP_3_0_YAML: &str = r##"
 openapi: 3.0.3
@@ -258,7 +261,7 @@ fn sends_arrays_as_repeated_keys_and_deep_objects_with_brackets() {
         request.path_and_query,
         "/pets?page=1&tag=a&tag=b&filter[color]=brown"
     );
-    assert!(list.paginated);
+    assert!(list.description.contains("Paginated: page starts at 1"));
 }
 
 #[test]

@@ -1,22 +1,25 @@
 //! The catalog against Polar's real OpenAPI document (2026-04, 186 operations). The document is not part of the
-//! repository: tests read it from [`POLAR_SPEC`] (or `$TUNNELGATE_POLAR_SPEC`) and skip, saying so, when it is absent.
+//! repository: tests read it as `tests/support/polar_document.rs` says, and skip, saying so, when it is absent.
 
 use std::collections::HashSet;
 use std::io::Write;
 
 use serde_json::{Value, json};
 
-use super::arguments::validate;
-use super::catalog::{Catalog, CatalogOptions, ParamLocation, ParamStyle};
-use super::naming::is_valid_tool_name;
+use super::api::definition;
+use super::arguments::{ArgumentError, ArgumentValidator};
 use super::request::build_request;
-use super::spec::parse_document;
+use crate::openapi::{
+    ApiTool, Catalog, CatalogOptions, ParamLocation, ParamStyle, is_valid_tool_name, parse_document,
+};
 
-/// The shared copy of Polar's document, beside the repository; `$TUNNELGATE_POLAR_SPEC` overrides it.
-const POLAR_SPEC: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/polar/openapi-2026-04.json"
-);
+#[path = "../../tests/support/polar_document.rs"]
+mod polar_document;
+use polar_document::polar_document_path;
+
+fn validate(tool: &ApiTool, arguments: &Value) -> Result<(), ArgumentError> {
+    ArgumentValidator::default().validate(tool, arguments)
+}
 
 /// Operations whose `security` lists the organization access token (`oat`), per the 2026-04 document.
 const OAT_OPERATIONS: usize = 125;
@@ -28,20 +31,9 @@ const OAT_READ_ONLY_OPERATIONS: usize = 63;
 const MAX_AVERAGE_TOOL_BYTES: usize = 1200;
 
 fn polar_document() -> Option<Value> {
-    let path = std::env::var("TUNNELGATE_POLAR_SPEC").unwrap_or_else(|_| POLAR_SPEC.to_owned());
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(parse_document(&bytes).unwrap()),
-        Err(error) => {
-            // Straight to stderr: libtest captures `println!`/`eprintln!`, and a silent
-            // skip would look like a pass.
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: Polar OpenAPI document not readable at {path} ({error}); set TUNNELGATE_POLAR_SPEC"
-            );
-            None
-        }
-    }
+    let path = polar_document_path()?;
+    let bytes = std::fs::read(&path).unwrap();
+    Some(parse_document(&bytes).unwrap())
 }
 
 /// Writes straight to stderr: libtest captures `println!`, and these lines must show in every test run.
@@ -60,8 +52,10 @@ fn polar_catalog(doc: &Value, read_only: bool) -> Catalog {
     .unwrap()
 }
 
+/// The size of the `tools/list` result production sends for this catalog.
 fn tools_list_bytes(catalog: &Catalog) -> usize {
-    serde_json::to_string(&catalog.tools_list_json())
+    let tools = catalog.tools().iter().map(definition).collect();
+    serde_json::to_string(&rmcp::model::ListToolsResult::with_all_items(tools))
         .unwrap()
         .len()
 }
@@ -146,7 +140,7 @@ fn describes_polar_pagination_for_the_model() {
 
     let list = catalog.get("products_list").unwrap();
 
-    assert!(list.paginated);
+    assert!(list.description.contains("Paginated: page starts at 1"));
     assert!(
         list.description.contains("limit is at most 100"),
         "{}",
@@ -224,8 +218,7 @@ fn finds_polar_tools_by_words_for_the_dynamic_mode() {
     let Some(doc) = polar_document() else { return };
     let catalog = polar_catalog(&doc, false);
 
-    let found: Vec<&str> = catalog
-        .search("list customers", 3)
+    let found: Vec<&str> = super::search::search(catalog.tools(), "list customers", 3)
         .into_iter()
         .map(|(tool, _)| tool.name.as_str())
         .collect();

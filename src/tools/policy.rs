@@ -61,14 +61,6 @@ fn glob(pattern: &str, case_insensitive: bool) -> Result<GlobMatcher, String> {
 }
 
 impl Policy {
-    /// Everyone gets `default_access`; no rules.
-    pub fn allow_all(default_access: AccessClass) -> Self {
-        Self {
-            default_access,
-            rules: Vec::new(),
-        }
-    }
-
     pub fn from_settings(settings: &PolicySettings) -> Result<Self, PolicyError> {
         let mut rules = Vec::with_capacity(settings.rules.len());
         for (index, rule) in settings.rules.iter().enumerate() {

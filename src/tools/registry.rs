@@ -3,22 +3,23 @@
 //! its policy and rate limits, with every call audited and counted.
 
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rmcp::model::{CallToolResult, JsonObject, Tool};
 use serde_json::Value;
+use tracing::Instrument;
 
-use super::api::{self, ApiCallOutcome, ApiTools};
-use super::catalog::ApiTool;
+use super::api::{self, ApiCall, ApiToolRef, ApiTools};
 use super::dynamic::{self, CALL_TOOL, DESCRIBE_TOOL, SEARCH_TOOLS};
-use super::outcome::tool_error;
 use super::policy::Policy;
-use super::whoami;
+use super::result::tool_error;
+use super::{search, whoami};
 use crate::access::Identity;
 use crate::admin::metrics::Metrics;
 use crate::audit::{Auditor, ToolCallRecord, UpstreamTrace};
-use crate::config::{AccessClass, ToolsMode};
+use crate::config::ToolsMode;
 use crate::limits::RateLimits;
+use crate::outcome::CallOutcome;
 use crate::telemetry::RequestInfo;
 
 /// A call that cannot be dispatched at all (as opposed to a tool that ran and failed,
@@ -32,24 +33,15 @@ pub enum CallError {
 
 const BUILTIN_NAMES: [&str; 4] = [whoami::WHOAMI, SEARCH_TOOLS, DESCRIBE_TOOL, CALL_TOOL];
 
+/// The metric label of a tool that is not in the catalog: never the caller's made-up name.
+const UNKNOWN_TOOL_LABEL: &str = "unknown";
+
 /// What the registry needs besides the tools themselves.
 pub struct RegistryServices {
     pub policy: Policy,
     pub limits: RateLimits,
     pub auditor: Arc<Auditor>,
     pub metrics: Arc<Metrics>,
-}
-
-impl RegistryServices {
-    /// Everyone may read, nothing is limited or audited (tests and tools listing).
-    pub fn permissive() -> Self {
-        Self {
-            policy: Policy::allow_all(AccessClass::Write),
-            limits: RateLimits::unlimited(),
-            auditor: Arc::new(Auditor::disabled()),
-            metrics: Arc::new(Metrics::new()),
-        }
-    }
 }
 
 /// The caller of one tool call.
@@ -71,6 +63,60 @@ pub struct ToolRegistry {
     metrics: Arc<Metrics>,
 }
 
+/// One dispatched call, with what the audit trail and the metrics record about it.
+struct Dispatched {
+    result: Result<CallToolResult, CallError>,
+    outcome: CallOutcome,
+    /// The tool the call reached: `call_tool`'s target in dynamic mode, else the name called.
+    tool: String,
+    arguments: Option<JsonObject>,
+    upstream: Option<UpstreamTrace>,
+}
+
+impl Dispatched {
+    fn answered(tool: &str, arguments: Option<JsonObject>, result: CallToolResult) -> Self {
+        Self {
+            outcome: super::result::outcome_of(&result),
+            result: Ok(result),
+            tool: tool.to_owned(),
+            arguments,
+            upstream: None,
+        }
+    }
+
+    fn refused(
+        tool: &str,
+        arguments: Option<JsonObject>,
+        result: CallToolResult,
+        outcome: CallOutcome,
+    ) -> Self {
+        Self {
+            outcome,
+            ..Self::answered(tool, arguments, result)
+        }
+    }
+
+    fn unknown(tool: &str, arguments: Option<JsonObject>) -> Self {
+        Self {
+            result: Err(CallError::UnknownTool(tool.to_owned())),
+            outcome: CallOutcome::UnknownTool,
+            tool: tool.to_owned(),
+            arguments,
+            upstream: None,
+        }
+    }
+
+    fn from_api(tool: &str, arguments: Option<JsonObject>, call: ApiCall) -> Self {
+        Self {
+            result: Ok(call.result),
+            outcome: call.outcome,
+            tool: tool.to_owned(),
+            arguments,
+            upstream: call.upstream,
+        }
+    }
+}
+
 impl ToolRegistry {
     pub fn builtin_only(services: RegistryServices) -> Self {
         Self::new(None, ToolsMode::Static, "internal API", services)
@@ -87,7 +133,7 @@ impl ToolRegistry {
         if let Some(api) = &api {
             match mode {
                 ToolsMode::Static => {
-                    for tool in api.catalog.tools() {
+                    for tool in api.catalog().tools() {
                         if BUILTIN_NAMES.contains(&tool.name.as_str()) {
                             tracing::warn!(tool = %tool.name, "an API operation shares a built-in tool's name; the built-in wins");
                             continue;
@@ -119,25 +165,26 @@ impl ToolRegistry {
 
     /// Swaps the policy; calls in flight finish under the old one.
     pub fn replace_policy(&self, policy: Policy) {
-        let mut guard = match self.policy.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *guard = Arc::new(policy);
+        {
+            let mut guard = match self.policy.write() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            *guard = Arc::new(policy);
+        }
+        self.warn_about_unmatched_policy_globs();
     }
 
-    /// Names of every API tool in the catalog (for checking policy globs).
-    pub fn api_tool_names(&self) -> Vec<String> {
-        self.api
-            .as_ref()
-            .map(|api| {
-                api.catalog
-                    .tools()
-                    .iter()
-                    .map(|tool| tool.name.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// Logs each policy tool glob that matches no tool in the catalog (a typo, or a tool
+    /// the selection dropped).
+    pub fn warn_about_unmatched_policy_globs(&self) {
+        let Some(api) = &self.api else {
+            return;
+        };
+        let names = api.catalog().tools().iter().map(|tool| tool.name.as_str());
+        for unmatched in self.policy().unmatched_tool_globs(names) {
+            tracing::warn!(rule = %unmatched, "a policy tool glob matches no tool in the catalog");
+        }
     }
 
     /// The tools `identity` may see.
@@ -153,152 +200,167 @@ impl ToolRegistry {
         tools
     }
 
-    /// How many tools the catalog offers in all (before policy).
-    pub fn len(&self) -> usize {
+    /// How many tools the server offers in all (before policy).
+    pub fn tool_count(&self) -> usize {
         self.builtin.len() + self.api_listing.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
-    pub fn api(&self) -> Option<&ApiTools> {
-        self.api.as_ref()
-    }
-
+    /// Calls the tool `name` for `caller`, then writes the call's one audit event and counts it.
     pub async fn call(
         &self,
         caller: Caller<'_>,
         name: &str,
         arguments: Option<JsonObject>,
     ) -> Result<CallToolResult, CallError> {
-        let started = Instant::now();
-        let policy = self.policy();
-        let permitted =
-            |tool: &ApiTool| policy.permits(caller.identity, &tool.name, tool.read_only);
-        let mut audited_tool = name.to_string();
-        let mut audited_arguments = arguments.clone();
-        let mut upstream: Option<UpstreamTrace> = None;
+        let span = tracing::info_span!(
+            "tool_call",
+            request_id = %caller.request.request_id,
+            tool = name,
+            principal = caller.identity.principal(),
+        );
+        async {
+            let started = Instant::now();
+            let dispatched = self.dispatch(caller.identity, name, arguments).await;
+            self.record(&caller, &dispatched, started.elapsed());
+            dispatched.result
+        }
+        .instrument(span)
+        .await
+    }
 
-        let dispatched: Result<(CallToolResult, &'static str), CallError> = async {
-            if let Err(limited) = self.limits.check_identity(&identity_key(caller.identity)) {
-                self.metrics.record_rate_limited(limited.limit);
-                return Ok((tool_error(limited.message()), "rate_limited"));
+    async fn dispatch(
+        &self,
+        identity: &Identity,
+        name: &str,
+        arguments: Option<JsonObject>,
+    ) -> Dispatched {
+        if let Err(limited) = self.limits.check_identity(&identity_key(identity)) {
+            self.metrics.record_rate_limited(limited.limit);
+            let refusal = tool_error(limited.message());
+            return Dispatched::refused(name, arguments, refusal, CallOutcome::RateLimited);
+        }
+        if name == whoami::WHOAMI {
+            return Dispatched::answered(name, arguments, whoami::call(identity));
+        }
+        let Some(api) = &self.api else {
+            return Dispatched::unknown(name, arguments);
+        };
+        let policy = self.policy();
+        let permitted = |name: &str| {
+            api.get(name)
+                .filter(|target| policy.permits(identity, &target.tool.name, target.tool.read_only))
+        };
+        match (self.mode, name) {
+            (ToolsMode::Static, _) => match permitted(name) {
+                Some(target) => self.call_api(api, target, name, arguments).await,
+                None => Dispatched::unknown(name, arguments),
+            },
+            (ToolsMode::Dynamic, SEARCH_TOOLS) => {
+                let empty = JsonObject::new();
+                let given = arguments.as_ref().unwrap_or(&empty);
+                let visible = api
+                    .catalog()
+                    .tools()
+                    .iter()
+                    .filter(|tool| policy.permits(identity, &tool.name, tool.read_only));
+                let found = search::search(visible, string_argument(given, "query"), usize::MAX);
+                let answer = dynamic::search(found.into_iter(), dynamic::requested_limit(given));
+                Dispatched::answered(name, arguments, answer)
             }
-            if name == whoami::WHOAMI {
-                return Ok((whoami::call(caller.identity), "ok"));
-            }
-            let unknown = || CallError::UnknownTool(name.to_string());
-            let api = self.api.as_ref().ok_or_else(unknown)?;
-            let run = |outcome: ApiCallOutcome, upstream: &mut Option<UpstreamTrace>| {
-                *upstream = outcome.upstream;
-                let class = if outcome.rate_limited {
-                    "rate_limited"
-                } else {
-                    classify(&outcome.result)
-                };
-                (outcome.result, class)
-            };
-            match self.mode {
-                ToolsMode::Static => {
-                    let tool = api
-                        .catalog
-                        .get(name)
-                        .filter(|tool| permitted(tool))
-                        .ok_or_else(unknown)?;
-                    let outcome = api
-                        .call(tool, arguments.as_ref(), &self.limits, &self.metrics)
-                        .await;
-                    Ok(run(outcome, &mut upstream))
-                }
-                ToolsMode::Dynamic => {
-                    let arguments = arguments.clone().unwrap_or_default();
-                    let target = arguments
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
-                    match name {
-                        SEARCH_TOOLS => {
-                            let query = arguments
-                                .get("query")
-                                .and_then(Value::as_str)
-                                .unwrap_or_default();
-                            let matches = api
-                                .catalog
-                                .search(query, usize::MAX)
-                                .into_iter()
-                                .filter(|(tool, _)| permitted(tool));
-                            Ok((
-                                dynamic::search(matches, dynamic::requested_limit(&arguments)),
-                                "ok",
-                            ))
-                        }
-                        DESCRIBE_TOOL => Ok(
-                            match api.catalog.get(target).filter(|tool| permitted(tool)) {
-                                Some(tool) => (dynamic::describe(tool), "ok"),
-                                None => (no_such_tool(target), "unknown_tool"),
-                            },
-                        ),
-                        CALL_TOOL => {
-                            audited_tool = target.to_string();
-                            let inner = match arguments.get("arguments") {
-                                None | Some(Value::Null) => None,
-                                Some(Value::Object(map)) => Some(map.clone()),
-                                Some(_) => {
-                                    return Ok((
-                                        tool_error("call_tool: \"arguments\" must be an object"),
-                                        "tool_error",
-                                    ));
-                                }
-                            };
-                            audited_arguments = inner.clone();
-                            match api.catalog.get(target).filter(|tool| permitted(tool)) {
-                                Some(tool) => {
-                                    let outcome = api
-                                        .call(tool, inner.as_ref(), &self.limits, &self.metrics)
-                                        .await;
-                                    Ok(run(outcome, &mut upstream))
-                                }
-                                None => Ok((no_such_tool(target), "unknown_tool")),
-                            }
-                        }
-                        _ => Err(unknown()),
+            (ToolsMode::Dynamic, DESCRIBE_TOOL) => {
+                let target_name = arguments
+                    .as_ref()
+                    .map_or("", |arguments| string_argument(arguments, "name"));
+                match permitted(target_name) {
+                    Some(target) => {
+                        Dispatched::answered(name, arguments, dynamic::describe(target.tool))
+                    }
+                    None => {
+                        let refusal = no_such_tool(target_name);
+                        Dispatched::refused(name, arguments, refusal, CallOutcome::UnknownTool)
                     }
                 }
             }
+            (ToolsMode::Dynamic, CALL_TOOL) => {
+                let arguments = arguments.unwrap_or_default();
+                let target_name = string_argument(&arguments, "name");
+                let inner = match arguments.get("arguments") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::Object(map)) => Some(map.clone()),
+                    Some(_) => {
+                        let refusal = tool_error("call_tool: \"arguments\" must be an object");
+                        let tool = target_name.to_owned();
+                        return Dispatched::refused(
+                            &tool,
+                            Some(arguments),
+                            refusal,
+                            CallOutcome::ToolError,
+                        );
+                    }
+                };
+                match permitted(target_name) {
+                    Some(target) => self.call_api(api, target, target_name, inner).await,
+                    None => {
+                        let refusal = no_such_tool(target_name);
+                        Dispatched::refused(target_name, inner, refusal, CallOutcome::UnknownTool)
+                    }
+                }
+            }
+            (ToolsMode::Dynamic, _) => Dispatched::unknown(name, arguments),
         }
-        .await;
+    }
 
-        let outcome = match &dispatched {
-            Ok((_, outcome)) => *outcome,
-            Err(CallError::UnknownTool(_)) => "unknown_tool",
-        };
-        let elapsed = started.elapsed();
+    async fn call_api(
+        &self,
+        api: &ApiTools,
+        target: ApiToolRef<'_>,
+        name: &str,
+        arguments: Option<JsonObject>,
+    ) -> Dispatched {
+        let call = api
+            .call(target, arguments.as_ref(), &self.limits, &self.metrics)
+            .await;
+        Dispatched::from_api(name, arguments, call)
+    }
+
+    /// The call's audit event, its metrics and, for a refusal, a log line.
+    fn record(&self, caller: &Caller<'_>, dispatched: &Dispatched, elapsed: Duration) {
         self.auditor.tool_call(ToolCallRecord {
             request_id: &caller.request.request_id,
             cf_ray: caller.request.cf_ray.as_deref(),
             identity: caller.identity,
-            tool: &audited_tool,
-            arguments: audited_arguments.as_ref(),
-            upstream: upstream.as_ref(),
+            tool: &dispatched.tool,
+            arguments: dispatched.arguments.as_ref(),
+            upstream: dispatched.upstream.as_ref(),
             duration: elapsed,
-            outcome,
+            outcome: dispatched.outcome,
         });
-        let tool_label = if outcome == "unknown_tool" {
-            "unknown"
-        } else {
-            audited_tool.as_str()
-        };
-        self.metrics
-            .record_mcp_request("tools/call", tool_label, outcome, elapsed);
-        if outcome == "unknown_tool" || outcome == "rate_limited" {
-            tracing::info!(principal = caller.identity.principal(), tool = %audited_tool, outcome, "tool call refused");
+        self.metrics.record_mcp_request(
+            "tools/call",
+            self.metric_label(&dispatched.tool),
+            dispatched.outcome,
+            elapsed,
+        );
+        if matches!(
+            dispatched.outcome,
+            CallOutcome::UnknownTool | CallOutcome::RateLimited
+        ) {
+            tracing::info!(outcome = dispatched.outcome.as_str(), "tool call refused");
         }
-        dispatched.map(|(result, _)| result)
+    }
+
+    /// A built-in's or a catalog tool's name, else [`UNKNOWN_TOOL_LABEL`].
+    fn metric_label<'a>(&self, tool: &'a str) -> &'a str {
+        let known = BUILTIN_NAMES.contains(&tool)
+            || self
+                .api
+                .as_ref()
+                .is_some_and(|api| api.catalog().index_of(tool).is_some());
+        if known { tool } else { UNKNOWN_TOOL_LABEL }
     }
 }
 
@@ -307,12 +369,11 @@ fn identity_key(identity: &Identity) -> String {
     format!("{:?}:{}", identity.kind, identity.principal())
 }
 
-fn classify(result: &CallToolResult) -> &'static str {
-    if result.is_error == Some(true) {
-        "tool_error"
-    } else {
-        "ok"
-    }
+fn string_argument<'a>(arguments: &'a JsonObject, key: &str) -> &'a str {
+    arguments
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn no_such_tool(name: &str) -> CallToolResult {

@@ -10,13 +10,13 @@
 //! - Only declared parameters are sent. Unknown arguments are an error here too, even though the validator already
 //!   rejects them (`additionalProperties: false`): this function must be safe on its own.
 
-use http::{HeaderValue, Method};
+use http::HeaderValue;
 use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
 use super::arguments::{ArgumentError, accepted_arguments};
-use super::catalog::{ApiTool, ParamBinding, ParamLocation, ParamStyle};
-use super::schema::BODY_ARGUMENT;
+use crate::openapi::{ApiTool, BODY_ARGUMENT, ParamBinding, ParamLocation, ParamStyle};
+use crate::upstream::UpstreamRequest;
 
 /// Everything but RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`) is encoded in argument values.
 const VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -45,18 +45,6 @@ pub const MAX_PATH_AND_QUERY_BYTES: usize = 16 * 1024;
 
 /// Longest header value produced.
 pub const MAX_HEADER_VALUE_BYTES: usize = 8 * 1024;
-
-/// The upstream call for one tool invocation. `path_and_query` starts with `/` and is appended to the configured
-/// base URL as-is (string concatenation, so a base path such as `/api` is kept).
-#[derive(Debug, Clone, PartialEq)]
-pub struct UpstreamRequest {
-    pub method: Method,
-    pub path_and_query: String,
-    /// Header parameters, plus `content-type` when there is a body. Configured headers (credentials) must be
-    /// applied after these and replace, not add to, any header of the same name.
-    pub headers: Vec<(String, String)>,
-    pub body: Option<Value>,
-}
 
 /// Builds the upstream request for `tool` from its arguments.
 pub fn build_request(
@@ -411,7 +399,8 @@ fn unsendable(param: &ParamBinding, reason: &str) -> ArgumentError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::catalog::{Catalog, CatalogOptions};
+    use crate::openapi::{Catalog, CatalogOptions};
+    use http::Method;
     use serde_json::json;
 
     fn catalog() -> Catalog {

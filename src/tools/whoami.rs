@@ -3,19 +3,17 @@
 
 use std::sync::Arc;
 
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
+use rmcp::model::{CallToolResult, ContentBlock, Tool, ToolAnnotations};
 use serde_json::json;
 
 use crate::access::Identity;
+use crate::json::into_object;
 
 pub const WHOAMI: &str = "whoami";
 
 pub fn definition() -> Tool {
-    let schema: JsonObject = match json!({"type": "object", "properties": {}, "additionalProperties": false})
-    {
-        serde_json::Value::Object(map) => map,
-        _ => JsonObject::new(),
-    };
+    let schema =
+        into_object(json!({"type": "object", "properties": {}, "additionalProperties": false}));
     let mut tool = Tool::new(
         WHOAMI,
         "Show the caller's verified Cloudflare Access identity: email or service-token name, \

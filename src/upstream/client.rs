@@ -10,8 +10,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use rand::Rng;
 use tokio::sync::Semaphore;
 
+use super::UpstreamRequest;
 use crate::admin::metrics::Metrics;
-use crate::tools::UpstreamRequest;
 
 /// Retries of a 429 and the total time spent waiting for them.
 const MAX_RATE_LIMIT_RETRIES: u32 = 2;
@@ -99,10 +99,6 @@ impl UpstreamClient {
             timeout: options.timeout,
             metrics,
         })
-    }
-
-    pub fn base_url(&self) -> &str {
-        &self.base_url
     }
 
     /// Sends `request`, retrying a 429 within its budget and transient failures of

@@ -23,7 +23,7 @@ fn init_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            tunnelgate::telemetry::init("debug", tunnelgate::config::LogFormat::Pretty);
+            tunnelgate::init_tracing("debug", tunnelgate::config::LogFormat::Pretty);
         }
     });
 }

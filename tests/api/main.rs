@@ -9,4 +9,6 @@ mod issuer;
 mod keys;
 mod legacy_sse;
 mod polar;
+#[path = "../support/polar_document.rs"]
+mod polar_document;
 mod streamable;

@@ -1,37 +1,16 @@
 //! The Polar profile against Polar's real OpenAPI document (read from ../shared, never
 //! copied into the repository) and a local fake of a few Polar routes.
 
-use std::path::PathBuf;
-
 use serde_json::{Value, json};
 
 use crate::api_tools::UPSTREAM_TOKEN;
 use crate::fake_upstream::{FakeUpstream, Scripted};
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::issuer::TokenBuilder;
-
-fn polar_document() -> Option<PathBuf> {
-    let path = std::env::var_os("TUNNELGATE_POLAR_SPEC")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/polar/openapi-2026-04.json")
-        });
-    if path.is_file() {
-        Some(path)
-    } else {
-        // Straight to stderr: libtest captures `eprintln!`, and a silent skip looks like a pass.
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: Polar OpenAPI document not found at {} (set TUNNELGATE_POLAR_SPEC)",
-            path.display()
-        );
-        None
-    }
-}
+use crate::polar_document::polar_document_path;
 
 async fn spawn_polar(read_only: bool) -> Option<(TestApp, FakeUpstream, String)> {
-    let document = polar_document()?;
+    let document = polar_document_path()?;
     let upstream = FakeUpstream::start();
     let base_url = upstream.url.clone();
     let app = spawn_app_with(|settings| {

@@ -8,6 +8,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::json::json_type_name;
+
 /// HTTP methods an OpenAPI path item may hold, in the order OpenAPI lists them.
 pub const OPERATION_METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
@@ -64,6 +66,7 @@ impl SpecError {
     }
 
     /// The JSON pointer of the offending place, when there is one.
+    #[cfg(test)]
     pub fn pointer(&self) -> Option<&str> {
         match self {
             SpecError::Invalid { pointer, .. } => Some(pointer),
@@ -497,17 +500,6 @@ pub(crate) fn wrong_type(expected: &'static str, got: &Value) -> Problem {
     Problem::WrongType {
         expected,
         got: json_type_name(got),
-    }
-}
-
-pub(crate) fn json_type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -5,11 +5,21 @@
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::Value;
 
-use super::errors::summarize_upstream_error_with_challenge;
+use super::upstream_errors::summarize_upstream_error;
+use crate::outcome::CallOutcome;
 use crate::upstream::{UpstreamError, UpstreamResponse};
 
 pub fn tool_error(message: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+/// `ToolError` for a result flagged `isError`, `Ok` otherwise.
+pub fn outcome_of(result: &CallToolResult) -> CallOutcome {
+    if result.is_error == Some(true) {
+        CallOutcome::ToolError
+    } else {
+        CallOutcome::Ok
+    }
 }
 
 pub fn from_response(response: UpstreamResponse, max_response: usize) -> CallToolResult {
@@ -22,7 +32,7 @@ pub fn from_response(response: UpstreamResponse, max_response: usize) -> CallToo
         ));
     }
     if !(200..300).contains(&response.status) {
-        return tool_error(summarize_upstream_error_with_challenge(
+        return tool_error(summarize_upstream_error(
             response.status,
             response.content_type.as_deref(),
             response.www_authenticate.as_deref(),

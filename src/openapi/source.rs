@@ -47,13 +47,15 @@ pub enum SpecLoadError {
     },
 }
 
-/// The raw document bytes and their origin. `accept` decides whether fetched bytes are a
-/// usable document before they replace the saved copy.
-pub async fn load_spec(
+/// The document read from `source` and parsed by `parse`, with where it came from. Each byte
+/// string is parsed exactly once: the parse result decides whether fetched bytes replace the
+/// saved copy, and is what the caller gets. A document that does not parse is returned as the
+/// parse error (with its origin) unless a saved good copy can stand in for a fetched one.
+pub async fn load_document<T, E>(
     source: &str,
     state_dir: &Path,
-    accept: impl Fn(&[u8]) -> bool,
-) -> Result<(Vec<u8>, SpecOrigin), SpecLoadError> {
+    parse: impl Fn(&[u8]) -> Result<T, E>,
+) -> Result<(Result<T, E>, SpecOrigin), SpecLoadError> {
     if !(source.starts_with("http://") || source.starts_with("https://")) {
         let bytes = tokio::fs::read(source)
             .await
@@ -61,34 +63,35 @@ pub async fn load_spec(
                 path: source.to_string(),
                 reason: error.to_string(),
             })?;
-        return Ok((bytes, SpecOrigin::File(PathBuf::from(source))));
+        return Ok((parse(&bytes), SpecOrigin::File(PathBuf::from(source))));
     }
     let saved = saved_copy_path(state_dir, source);
+    let saved_copy = || SpecOrigin::SavedCopy {
+        url: source.to_string(),
+        path: saved.clone(),
+    };
     match fetch(source).await {
-        Ok(bytes) if accept(&bytes) => {
-            save_copy(&saved, &bytes).await;
-            Ok((bytes, SpecOrigin::Url(source.to_string())))
-        }
-        // A bad document from the URL (an error page, a truncated body) must not stop a
-        // restart that a saved good copy can serve; without one, the caller reports
-        // exactly what is wrong with the fetched bytes.
-        Ok(bytes) => match tokio::fs::read(&saved).await {
-            Ok(saved_bytes) => {
-                tracing::warn!(
-                    url = source,
-                    saved = %saved.display(),
-                    "the fetched OpenAPI document is not valid; using the last good copy"
-                );
-                Ok((
-                    saved_bytes,
-                    SpecOrigin::SavedCopy {
-                        url: source.to_string(),
-                        path: saved,
-                    },
-                ))
+        Ok(bytes) => {
+            let parsed = parse(&bytes);
+            if parsed.is_ok() {
+                save_copy(&saved, &bytes).await;
+                return Ok((parsed, SpecOrigin::Url(source.to_string())));
             }
-            Err(_) => Ok((bytes, SpecOrigin::Url(source.to_string()))),
-        },
+            // A bad document from the URL (an error page, a truncated body) must not stop a
+            // restart that a saved good copy can serve; without one, the caller reports
+            // exactly what is wrong with the fetched bytes.
+            match tokio::fs::read(&saved).await {
+                Ok(saved_bytes) => {
+                    tracing::warn!(
+                        url = source,
+                        saved = %saved.display(),
+                        "the fetched OpenAPI document is not valid; using the last good copy"
+                    );
+                    Ok((parse(&saved_bytes), saved_copy()))
+                }
+                Err(_) => Ok((parsed, SpecOrigin::Url(source.to_string()))),
+            }
+        }
         Err(reason) => match tokio::fs::read(&saved).await {
             Ok(bytes) => {
                 tracing::warn!(
@@ -97,13 +100,7 @@ pub async fn load_spec(
                     saved = %saved.display(),
                     "cannot fetch the OpenAPI document; using the last good copy"
                 );
-                Ok((
-                    bytes,
-                    SpecOrigin::SavedCopy {
-                        url: source.to_string(),
-                        path: saved,
-                    },
-                ))
+                Ok((parse(&bytes), saved_copy()))
             }
             Err(_) => Err(SpecLoadError::Unreachable {
                 url: source.to_string(),
@@ -117,7 +114,7 @@ pub async fn load_spec(
 /// One file per source URL, so switching URLs never serves another API's document.
 fn saved_copy_path(state_dir: &Path, url: &str) -> PathBuf {
     let digest = Sha256::digest(url.as_bytes());
-    let short: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let short = crate::hex::lower_hex(digest.get(..8).unwrap_or_default());
     state_dir.join(format!("openapi-{short}.json"))
 }
 

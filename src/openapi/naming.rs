@@ -11,6 +11,7 @@ use std::collections::HashSet;
 pub const MAX_TOOL_NAME_LEN: usize = 128;
 
 /// True when `name` is a valid MCP tool name.
+#[cfg(test)]
 pub fn is_valid_tool_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= MAX_TOOL_NAME_LEN && name.bytes().all(is_name_byte)
 }

@@ -6,7 +6,9 @@
 
 use serde_json::{Map, Value};
 
-use super::spec::{self, OPERATION_METHODS, Problem, SpecError, escape_pointer_segment};
+use super::document::{
+    self as spec, OPERATION_METHODS, Problem, SpecError, escape_pointer_segment,
+};
 
 /// One operation of the document, in document order.
 #[derive(Debug, Clone)]

@@ -17,14 +17,10 @@ const MAX_FIELD_ERRORS: usize = 5;
 /// Longest excerpt of a body we could not interpret.
 const MAX_EXCERPT_CHARS: usize = 300;
 
-/// Summarises an upstream error response. `content_type` is the response's `Content-Type`, if any.
-pub fn summarize_upstream_error(status: u16, content_type: Option<&str>, body: &[u8]) -> String {
-    summarize_upstream_error_with_challenge(status, content_type, None, body)
-}
-
-/// Like [`summarize_upstream_error`], also reading the `WWW-Authenticate` challenge: Polar (like RFC 6750) names
-/// the scopes an operation needs in its `scope="…"` attribute rather than in the body.
-pub fn summarize_upstream_error_with_challenge(
+/// Summarises an upstream error response. `content_type` is the response's `Content-Type`, if any; the
+/// `WWW-Authenticate` challenge is read too, because Polar (like RFC 6750) names the scopes an operation
+/// needs in its `scope="…"` attribute rather than in the body.
+pub fn summarize_upstream_error(
     status: u16,
     content_type: Option<&str>,
     www_authenticate: Option<&str>,
@@ -311,7 +307,7 @@ mod tests {
             {"loc":["body","price_amount"],"msg":"Input should be greater than 0","type":"greater_than","input":-5},
             {"loc":["body","prices",0,"currency"],"msg":"Field required","type":"missing"}]}"#;
 
-        let summary = summarize_upstream_error(422, JSON, body);
+        let summary = summarize_upstream_error(422, JSON, None, body);
 
         assert_eq!(
             summary,
@@ -327,7 +323,7 @@ mod tests {
             .collect();
         let body = format!(r#"{{"detail":[{}]}}"#, items.join(","));
 
-        let summary = summarize_upstream_error(422, JSON, body.as_bytes());
+        let summary = summarize_upstream_error(422, JSON, None, body.as_bytes());
 
         assert!(summary.ends_with("query.f4: bad (and 4 more)"), "{summary}");
     }
@@ -337,7 +333,7 @@ mod tests {
         let body = br#"{"error":"insufficient_scope","error_description":"The request requires higher privileges than provided by the access token."}"#;
         let challenge = r#"Bearer realm="polar", error="insufficient_scope", scope="discounts:read discounts:write""#;
 
-        let summary = summarize_upstream_error_with_challenge(403, JSON, Some(challenge), body);
+        let summary = summarize_upstream_error(403, JSON, Some(challenge), body);
 
         assert_eq!(
             summary,
@@ -350,7 +346,7 @@ mod tests {
     fn explains_a_missing_scope_named_in_the_body() {
         let body = br#"{"error":"insufficient_scope","scope":"products:write"}"#;
 
-        let summary = summarize_upstream_error(403, JSON, body);
+        let summary = summarize_upstream_error(403, JSON, None, body);
 
         assert!(
             summary.contains("lacks scope for this operation; it needs one of: products:write"),
@@ -360,7 +356,8 @@ mod tests {
 
     #[test]
     fn explains_a_missing_scope_without_naming_scopes_when_none_are_given() {
-        let summary = summarize_upstream_error(403, JSON, br#"{"error":"insufficient_scope"}"#);
+        let summary =
+            summarize_upstream_error(403, JSON, None, br#"{"error":"insufficient_scope"}"#);
 
         assert!(
             summary.contains("the upstream token lacks scope for this operation. Ask"),
@@ -373,6 +370,7 @@ mod tests {
         let summary = summarize_upstream_error(
             404,
             JSON,
+            None,
             br#"{"error":"ResourceNotFound","detail":"Not found"}"#,
         );
 
@@ -385,7 +383,7 @@ mod tests {
 
     #[test]
     fn reports_a_rate_limit_with_an_empty_body() {
-        let summary = summarize_upstream_error(429, None, b"");
+        let summary = summarize_upstream_error(429, None, None, b"");
 
         assert_eq!(
             summary,
@@ -397,7 +395,7 @@ mod tests {
     fn reports_a_polar_domain_error() {
         let body = br#"{"error":"AlreadyCanceledSubscription","detail":"This subscription is already canceled."}"#;
 
-        let summary = summarize_upstream_error(403, JSON, body);
+        let summary = summarize_upstream_error(403, JSON, None, body);
 
         assert_eq!(
             summary,
@@ -409,7 +407,7 @@ mod tests {
     fn reads_a_problem_json_document() {
         let body = br#"{"type":"about:blank","title":"Conflict","status":409,"detail":"Slug already taken"}"#;
 
-        let summary = summarize_upstream_error(409, Some("application/problem+json"), body);
+        let summary = summarize_upstream_error(409, Some("application/problem+json"), None, body);
 
         assert_eq!(
             summary,
@@ -424,7 +422,7 @@ mod tests {
             "<p>oops</p>".repeat(500)
         );
 
-        let summary = summarize_upstream_error(502, Some("text/html"), page.as_bytes());
+        let summary = summarize_upstream_error(502, Some("text/html"), None, page.as_bytes());
 
         assert!(summary.starts_with("upstream returned HTTP 502 Bad Gateway: the upstream failed; retrying later may help (502 Bad Gateway oops"), "{summary}");
         assert!(summary.chars().count() <= MAX_SUMMARY_CHARS);
@@ -434,7 +432,7 @@ mod tests {
     fn never_returns_more_than_the_cap_even_for_a_huge_body() {
         let body = "x".repeat(5_000_000);
 
-        let summary = summarize_upstream_error(500, Some("text/plain"), body.as_bytes());
+        let summary = summarize_upstream_error(500, Some("text/plain"), None, body.as_bytes());
 
         assert!(
             summary.chars().count() <= MAX_SUMMARY_CHARS,
@@ -447,7 +445,7 @@ mod tests {
     fn masks_tokens_an_upstream_reflects() {
         let body = br#"{"error":"Unauthorized","detail":"token Bearer polar_oat_abc123 is invalid; also polar_pat_zzz"}"#;
 
-        let summary = summarize_upstream_error(401, JSON, body);
+        let summary = summarize_upstream_error(401, JSON, None, body);
 
         assert!(
             !summary.contains("abc123") && !summary.contains("zzz"),
@@ -458,7 +456,7 @@ mod tests {
 
     #[test]
     fn survives_invalid_json_and_binary_bodies() {
-        let summary = summarize_upstream_error(500, JSON, b"{\"error\": \xff\xfe");
+        let summary = summarize_upstream_error(500, JSON, None, b"{\"error\": \xff\xfe");
 
         assert!(
             summary.starts_with(
@@ -470,7 +468,7 @@ mod tests {
 
     #[test]
     fn handles_an_unknown_status_code() {
-        let summary = summarize_upstream_error(599, None, b"");
+        let summary = summarize_upstream_error(599, None, None, b"");
 
         assert!(
             summary.starts_with("upstream returned HTTP 599"),

@@ -98,6 +98,37 @@ pub fn label_contains(label: &str, part: &str) -> bool {
     !part.is_empty() && simplify(label).contains(&part)
 }
 
+/// Lower-case alphanumeric tokens, with a plural `s` dropped so `products` finds `product`.
+pub(crate) fn tokenize(text: &str) -> Vec<String> {
+    let mut tokens: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut previous_lower = false;
+    for character in text.chars() {
+        // Split camelCase as well as separators, so `getProductById` yields `get product by id`.
+        let boundary = !character.is_alphanumeric() || (character.is_uppercase() && previous_lower);
+        if boundary && !current.is_empty() {
+            tokens.push(normalize_token(&current));
+            current.clear();
+        }
+        if character.is_alphanumeric() {
+            current.extend(character.to_lowercase());
+        }
+        previous_lower = character.is_lowercase();
+    }
+    if !current.is_empty() {
+        tokens.push(normalize_token(&current));
+    }
+    tokens
+}
+
+fn normalize_token(token: &str) -> String {
+    if token.len() > 3 && token.ends_with('s') && !token.ends_with("ss") {
+        token[..token.len() - 1].to_owned()
+    } else {
+        token.to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
