@@ -123,8 +123,7 @@ fn healthcheck(args: HealthcheckArgs) -> ExitCode {
     let url = args.url.unwrap_or_else(|| {
         let port = Settings::load(None)
             .ok()
-            .and_then(|settings| settings.admin.bind.parse::<std::net::SocketAddr>().ok())
-            .map_or(9090, |address| address.port());
+            .map_or(9090, |settings| settings.admin.bind.0.port());
         format!("http://127.0.0.1:{port}/readyz")
     });
     let runtime = match tokio::runtime::Builder::new_current_thread()

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde_json::json;
 
-use crate::config::{LogFormat, Settings, ToolsMode};
+use crate::config::{BindAddress, LogFormat, Settings, ToolsMode};
 use crate::startup::Application;
 use issuer::DevIssuer;
 
@@ -60,6 +60,12 @@ pub fn run(args: DevArgs) -> ExitCode {
     }
 }
 
+/// A configuration value dev mode writes itself, parsed as a configuration file's would be.
+fn parse<T: std::str::FromStr<Err = String>>(text: &str) -> anyhow::Result<T> {
+    text.parse()
+        .map_err(|problem| anyhow::anyhow!("dev settings: {problem}"))
+}
+
 async fn start(args: &DevArgs) -> anyhow::Result<Application> {
     let issuer = Arc::new(DevIssuer::generate(DEV_TEAM, DEV_AUDIENCE)?);
     let issuer_listener = TcpListener::bind("127.0.0.1:0").context("binding the dev issuer")?;
@@ -73,13 +79,13 @@ async fn start(args: &DevArgs) -> anyhow::Result<Application> {
 
     let state_dir = std::env::temp_dir().join("tunnelgate-dev");
     let mut settings = Settings::default();
-    settings.server.bind = args.bind.to_string();
-    settings.admin.bind = args.admin_bind.to_string();
-    settings.access.team_domain = Some(DEV_TEAM.into());
+    settings.server.bind = BindAddress(args.bind);
+    settings.admin.bind = BindAddress(args.admin_bind);
+    settings.access.team_domain = Some(parse(DEV_TEAM)?);
     settings.access.audiences = vec![DEV_AUDIENCE.into()];
-    settings.access.certs_url = Some(format!("{issuer_url}/cdn-cgi/access/certs"));
-    settings.upstream.spec = Some(format!("{demo_url}/openapi.json"));
-    settings.upstream.base_url = Some(demo_url.clone());
+    settings.access.certs_url = Some(parse(&format!("{issuer_url}/cdn-cgi/access/certs"))?);
+    settings.upstream.spec = Some(parse(&format!("{demo_url}/openapi.json"))?);
+    settings.upstream.base_url = Some(parse(&demo_url)?);
     settings.upstream.token = Some(crate::config::Secret::new(demo_api::DEMO_API_TOKEN));
     settings.tools.read_only = false;
     // One local user: let it use the demo API's write tools too.
@@ -90,8 +96,8 @@ async fn start(args: &DevArgs) -> anyhow::Result<Application> {
     settings.state_dir = state_dir;
     // The MCP Inspector's web UI, when it connects directly from the browser.
     settings.server.allowed_origins = vec![
-        "http://localhost:6274".into(),
-        "http://127.0.0.1:6274".into(),
+        parse("http://localhost:6274")?,
+        parse("http://127.0.0.1:6274")?,
     ];
     settings.log.format = LogFormat::Pretty;
 

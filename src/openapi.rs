@@ -43,7 +43,7 @@ pub struct LoadedCatalog {
 /// Loads the configured OpenAPI document (parsed once) and compiles its catalog; `None` when
 /// no document is configured. The parsed document is dropped before this returns.
 pub async fn load_catalog(settings: &Settings) -> anyhow::Result<Option<LoadedCatalog>> {
-    let upstream = profile::resolve(settings);
+    let upstream = profile::resolve(settings)?;
     let Some(source) = upstream.spec.clone() else {
         return Ok(None);
     };

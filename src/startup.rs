@@ -8,9 +8,7 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
-use crate::access::{
-    AccessVerifier, CertsFetcher, IdentityLookup, KeyCache, issuer_for_team_domain,
-};
+use crate::access::{AccessVerifier, CertsFetcher, IdentityLookup, KeyCache};
 use crate::admin::{self, metrics::Metrics};
 use crate::audit::Auditor;
 use crate::config::Settings;
@@ -36,13 +34,13 @@ impl Application {
         // handled, never the default action that terminates the process.
         let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         let metrics = Arc::new(Metrics::new());
-        let team_domain = settings.access.team_domain.as_deref().unwrap_or_default();
-        let issuer = issuer_for_team_domain(team_domain)
-            .map_err(|problem| anyhow::anyhow!("access.team_domain: {problem}"))?;
+        let Some(team) = &settings.access.team_domain else {
+            anyhow::bail!("access.team_domain: missing");
+        };
+        let issuer = team.issuer();
         let certs_url = settings
             .access
-            .certs_url
-            .clone()
+            .certs_url()
             .unwrap_or_else(|| format!("{issuer}/cdn-cgi/access/certs"));
         let keys = Arc::new(KeyCache::new(
             CertsFetcher::new(certs_url.clone()).context("building the certs client")?,
@@ -61,11 +59,10 @@ impl Application {
         }
         let mut background = vec![keys.spawn_refresher(settings.access.jwks_refresh)];
         let identity_lookup = if settings.policy.identity_lookup {
-            let url = settings
-                .policy
-                .identity_url
-                .clone()
-                .unwrap_or_else(|| format!("{issuer}/cdn-cgi/access/get-identity"));
+            let url = settings.policy.identity_url.as_ref().map_or_else(
+                || format!("{issuer}/cdn-cgi/access/get-identity"),
+                ToString::to_string,
+            );
             Some(
                 IdentityLookup::new(
                     url,
@@ -80,7 +77,7 @@ impl Application {
         let verifier = web::Data::new(
             AccessVerifier::new(
                 Arc::clone(&keys),
-                &issuer,
+                issuer,
                 settings.access.audiences.clone(),
                 settings.access.leeway,
                 settings.access.token_cache_size,
@@ -94,7 +91,7 @@ impl Application {
                 .context("audit.file: cannot open for appending")?,
         );
         let services = RegistryServices {
-            policy: Policy::from_settings(&settings.policy)?,
+            policy: Policy::from_settings(&settings.policy),
             limits: RateLimits::from_settings(&settings),
             auditor: Arc::clone(&auditor),
             metrics: Arc::clone(&metrics),
@@ -127,10 +124,10 @@ impl Application {
         ));
         background.push(sessions.spawn_reaper());
 
-        let mcp_listener = TcpListener::bind(&settings.server.bind)
+        let mcp_listener = TcpListener::bind(settings.server.bind.0)
             .with_context(|| format!("server.bind: cannot listen on {}", settings.server.bind))?;
         let mcp_address = mcp_listener.local_addr()?;
-        let admin_listener = TcpListener::bind(&settings.admin.bind)
+        let admin_listener = TcpListener::bind(settings.admin.bind.0)
             .with_context(|| format!("admin.bind: cannot listen on {}", settings.admin.bind))?;
         let admin_address = admin_listener.local_addr()?;
 
@@ -235,12 +232,10 @@ fn spawn_policy_reloader(
                 );
                 continue;
             };
-            let reloaded = Settings::load(Some(path))
-                .map_err(anyhow::Error::from)
-                .and_then(|settings| {
-                    let policy = Policy::from_settings(&settings.policy)?;
-                    Ok((policy, settings.policy))
-                });
+            let reloaded = Settings::load(Some(path)).map(|settings| {
+                let policy = Policy::from_settings(&settings.policy);
+                (policy, settings.policy)
+            });
             match reloaded {
                 Ok((policy, settings)) => {
                     let needs_restart = settings.groups_claim != initial.groups_claim
@@ -258,7 +253,7 @@ fn spawn_policy_reloader(
                 }
                 Err(error) => tracing::error!(
                     file = %path.display(),
-                    error = format!("{error:#}"),
+                    error = %error,
                     "policy reload failed; keeping the current policy"
                 ),
             }

@@ -46,7 +46,7 @@ pub async fn build_registry(
         .clone()
         .or(loaded.first_server)
         .context("upstream.base_url: not set and the document has no servers entry")?;
-    let options = client_options(settings, base_url, &loaded.upstream.headers)?;
+    let options = client_options(settings, base_url, loaded.upstream.headers)?;
     let max_response = options.max_response;
     let client = UpstreamClient::new(options, metrics)?;
     let api = api::ApiTools::new(loaded.catalog, client, max_response);

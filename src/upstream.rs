@@ -8,9 +8,6 @@ mod request;
 pub use client::{UpstreamClient, UpstreamClientOptions, UpstreamError, UpstreamResponse};
 pub use request::UpstreamRequest;
 
-use std::collections::BTreeMap;
-
-use anyhow::Context;
 use http::{HeaderName, HeaderValue};
 
 use crate::config::Settings;
@@ -19,24 +16,15 @@ use crate::config::Settings;
 pub fn client_options(
     settings: &Settings,
     base_url: String,
-    headers: &BTreeMap<String, String>,
+    headers: Vec<(HeaderName, HeaderValue)>,
 ) -> anyhow::Result<UpstreamClientOptions> {
-    let headers = headers
-        .iter()
-        .map(|(name, value)| {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .with_context(|| format!("upstream.headers: invalid header name {name:?}"))?;
-            let value = HeaderValue::from_str(value)
-                .with_context(|| format!("upstream.headers.{name}: invalid value"))?;
-            Ok((name, value))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let credential = credential::credential_header(settings)?;
     if credential.is_none() {
         tracing::warn!(
             "no upstream token configured; upstream calls are sent without a credential"
         );
     }
+    warn_if_plain_http_beyond_loopback(&base_url);
     Ok(UpstreamClientOptions {
         base_url,
         credential,
@@ -46,4 +34,24 @@ pub fn client_options(
         max_concurrency: settings.upstream.max_concurrency,
         max_response: settings.upstream.max_response.as_usize(),
     })
+}
+
+/// Internal APIs are often plain http, so it is allowed; but the credential then crosses the
+/// network in clear text, which an operator should decide knowingly.
+fn warn_if_plain_http_beyond_loopback(base_url: &str) {
+    let Ok(url) = url::Url::parse(base_url) else {
+        return;
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        tracing::warn!(
+            base_url,
+            "upstream.base_url is plain http beyond loopback: the upstream credential travels unencrypted"
+        );
+    }
 }

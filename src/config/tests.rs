@@ -19,8 +19,8 @@ fn toml_file(contents: &str) -> tempfile::NamedTempFile {
 fn defaults_match_the_documented_values() {
     let settings = Settings::load_from(None, env(&[])).unwrap();
 
-    assert_eq!(settings.server.bind, "0.0.0.0:8080");
-    assert_eq!(settings.admin.bind, "0.0.0.0:9090");
+    assert_eq!(settings.server.bind.to_string(), "0.0.0.0:8080");
+    assert_eq!(settings.admin.bind.to_string(), "0.0.0.0:9090");
     assert_eq!(settings.server.mode, ServerMode::Stateless);
     assert_eq!(settings.server.keep_alive, Duration::from_secs(120));
     assert_eq!(settings.server.sse_keep_alive, Duration::from_secs(15));
@@ -60,13 +60,16 @@ fn environment_overrides_the_file_and_splits_lists_on_commas() {
     )
     .unwrap();
 
-    assert_eq!(settings.server.bind, "127.0.0.1:7000");
+    assert_eq!(settings.server.bind.to_string(), "127.0.0.1:7000");
     assert_eq!(
         settings.server.public_hostnames,
         vec!["mcp.example.com", "mcp2.example.com"]
     );
     assert_eq!(settings.access.audiences, vec!["aud1", "aud2"]);
-    assert_eq!(settings.access.team_domain.as_deref(), Some("fileteam"));
+    assert_eq!(
+        settings.access.team_domain.map(|team| team.to_string()),
+        Some("fileteam".to_owned())
+    );
     assert_eq!(settings.server.sse_keep_alive, Duration::from_secs(20));
 }
 
@@ -103,6 +106,130 @@ fn names_every_invalid_key() {
     assert!(error.contains("server.bind"), "{error}");
     assert!(error.contains("access.team_domain"), "{error}");
     assert!(error.contains("server.sse_keep_alive"), "{error}");
+}
+
+#[test]
+fn names_every_bad_value_of_one_section_and_still_checks_its_ranges() {
+    let error = Settings::load_from(
+        None,
+        env(&[
+            ("TUNNELGATE__SERVER__BIND", "not-an-address"),
+            (
+                "TUNNELGATE__SERVER__ALLOWED_ORIGINS",
+                "http://localhost:6274/app",
+            ),
+            ("TUNNELGATE__SERVER__MAX_SSE_SESSIONS", "0"),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+
+    assert!(error.contains("server.bind"), "{error}");
+    assert!(
+        error.contains("\"not-an-address\" is not a socket address"),
+        "{error}"
+    );
+    assert!(error.contains("server.allowed_origins"), "{error}");
+    assert!(error.contains("server.max_sse_sessions"), "{error}");
+}
+
+#[test]
+fn parses_addresses_urls_headers_and_globs_once_into_typed_values() {
+    let file = toml_file(
+        r#"
+        [upstream]
+        spec = "https://api.example.com/openapi.json"
+        base_url = "http://10.0.0.5:8000/api"
+        token_header = "X-Api-Key"
+        headers = { "X-Tenant" = "acme" }
+        [tools]
+        include = ["orders_*"]
+        [[policy.rules]]
+        email = "*@Example.com"
+        tools = ["orders_list"]
+        access = "read"
+        "#,
+    );
+
+    let settings = Settings::load_from(Some(file.path()), env(&[])).unwrap();
+
+    assert!(matches!(settings.upstream.spec, Some(SpecSource::Url(_))));
+    assert_eq!(settings.upstream.token_header.0.as_str(), "x-api-key");
+    assert_eq!(settings.upstream.headers.0[0].1, "acme");
+    assert!(
+        settings.tools.include[0]
+            .0
+            .compile_matcher()
+            .is_match("orders_list")
+    );
+    let email = settings.policy.rules[0].email.as_ref().unwrap();
+    assert!(email.0.compile_matcher().is_match("ada@example.com"));
+}
+
+#[test]
+fn refuses_a_bad_tool_glob_naming_the_key_and_the_pattern() {
+    let error = Settings::load_from(None, env(&[("TUNNELGATE__TOOLS__INCLUDE", "pets[")]))
+        .unwrap_err()
+        .to_string();
+
+    assert!(error.contains("tools.include"), "{error}");
+    assert!(error.contains("\"pets[\""), "{error}");
+}
+
+#[test]
+fn refuses_a_policy_rule_that_names_no_identity() {
+    let file = toml_file("[[policy.rules]]\ntools = [\"*\"]\naccess = \"read\"\n");
+
+    let error = Settings::load_from(Some(file.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+
+    assert!(
+        error.contains("policy.rules[0]: needs at least one of email, service or group"),
+        "{error}"
+    );
+}
+
+#[test]
+fn refuses_plain_http_for_the_trust_endpoints_beyond_loopback() {
+    let error = Settings::load_from(
+        None,
+        env(&[
+            (
+                "TUNNELGATE__ACCESS__CERTS_URL",
+                "http://keys.example.com/certs",
+            ),
+            (
+                "TUNNELGATE__POLICY__IDENTITY_URL",
+                "http://id.example.com/get-identity",
+            ),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+
+    assert!(error.contains("access.certs_url"), "{error}");
+    assert!(error.contains("policy.identity_url"), "{error}");
+}
+
+#[test]
+fn allows_plain_http_trust_endpoints_on_loopback_and_http_upstreams_anywhere() {
+    let settings = Settings::load_from(
+        None,
+        env(&[
+            (
+                "TUNNELGATE__ACCESS__CERTS_URL",
+                "http://127.0.0.1:9000/certs",
+            ),
+            (
+                "TUNNELGATE__POLICY__IDENTITY_URL",
+                "http://localhost:9000/id",
+            ),
+            ("TUNNELGATE__UPSTREAM__BASE_URL", "http://10.0.0.5:8000"),
+        ]),
+    );
+
+    assert!(settings.is_ok(), "{:?}", settings.err());
 }
 
 #[test]

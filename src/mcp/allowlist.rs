@@ -7,6 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, ResponseError, web};
 
+use crate::config::Origin;
+
 const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 /// Hostnames accepted in `Host` and their https origins accepted in `Origin`.
@@ -18,7 +20,7 @@ pub struct RequestAllowlist {
 }
 
 impl RequestAllowlist {
-    pub fn with_extra_origins(public_hostnames: &[String], extra_origins: &[String]) -> Self {
+    pub fn with_extra_origins(public_hostnames: &[String], extra_origins: &[Origin]) -> Self {
         let mut hosts: Vec<String> = public_hostnames
             .iter()
             .map(|host| host.trim().to_ascii_lowercase())
@@ -27,8 +29,7 @@ impl RequestAllowlist {
         hosts.dedup();
         let extra_origins = extra_origins
             .iter()
-            .filter_map(|origin| url::Url::parse(origin).ok())
-            .map(|url| url.origin().ascii_serialization())
+            .map(|origin| origin.as_str().to_owned())
             .collect();
         Self {
             hosts,
@@ -188,7 +189,7 @@ mod tests {
     fn allows_a_configured_extra_origin_exactly() {
         let list = RequestAllowlist::with_extra_origins(
             &["mcp.example.com".to_string()],
-            &["http://localhost:6274".to_string()],
+            &["http://localhost:6274".parse().unwrap()],
         );
         assert!(list.allows_origin("http://localhost:6274"));
         assert!(!list.allows_origin("http://localhost:6275"));

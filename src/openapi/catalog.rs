@@ -47,9 +47,9 @@ pub struct CatalogOptions {
     /// Serve only GET/HEAD operations (the default): write operations need an explicit opt-in.
     pub read_only: bool,
     /// Globs over tool names and OpenAPI tags; when non-empty, only matching operations are served.
-    pub include: Vec<String>,
+    pub include: Vec<Glob>,
     /// Globs over tool names and OpenAPI tags; matching operations are never served.
-    pub exclude: Vec<String>,
+    pub exclude: Vec<Glob>,
     /// Longest tool description, in characters.
     pub description_max: usize,
     /// Keep only operations whose `security` lists this scheme (Polar profile: `oat`).
@@ -497,19 +497,15 @@ fn http_method(method: &str) -> Method {
     }
 }
 
-fn compile_globs(patterns: &[String]) -> Result<GlobSet, SpecError> {
+fn compile_globs(globs: &[Glob]) -> Result<GlobSet, SpecError> {
     let mut builder = GlobSetBuilder::new();
-    for pattern in patterns {
-        let glob = Glob::new(pattern).map_err(|error| SpecError::InvalidSelection {
-            pattern: pattern.clone(),
-            message: error.kind().to_string(),
-        })?;
-        builder.add(glob);
+    for glob in globs {
+        builder.add(glob.clone());
     }
     builder
         .build()
         .map_err(|error| SpecError::InvalidSelection {
-            pattern: patterns.join(", "),
+            pattern: globs.iter().map(Glob::glob).collect::<Vec<_>>().join(", "),
             message: error.to_string(),
         })
 }

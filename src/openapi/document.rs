@@ -52,7 +52,7 @@ pub enum SpecError {
     /// The document parsed but a place in it is not what OpenAPI requires.
     #[error("invalid OpenAPI document at {pointer}: {problem}")]
     Invalid { pointer: String, problem: Problem },
-    /// An `include`/`exclude` glob of the tool selection does not parse.
+    /// The `include`/`exclude` globs of the tool selection cannot be combined into one matcher.
     #[error("invalid tool selection pattern {pattern:?}: {message}")]
     InvalidSelection { pattern: String, message: String },
 }

@@ -1,67 +1,69 @@
 //! Resolving what the upstream settings mean: the generic OpenAPI profile, or Polar with
 //! its base URLs, spec URL, `Polar-Version` header and organization-token selection.
 
-use std::collections::BTreeMap;
+use anyhow::Context;
+use http::{HeaderName, HeaderValue};
 
 use super::catalog::CatalogOptions;
-use crate::config::{Settings, UpstreamProfile};
+use crate::config::{Settings, SpecSource, UpstreamProfile};
 
 /// Everything needed to load the catalog and build the client, after profile defaults.
 pub struct ResolvedUpstream {
     /// Human name of the API, used in dynamic-mode descriptions.
     pub api_name: String,
-    pub spec: Option<String>,
+    pub spec: Option<SpecSource>,
+    /// Without a trailing `/`: request paths are appended to it as they are.
     pub base_url: Option<String>,
-    pub headers: BTreeMap<String, String>,
+    /// Sent with every request; configured headers replace profile ones of the same name.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     pub catalog: CatalogOptions,
 }
 
-pub fn resolve(settings: &Settings) -> ResolvedUpstream {
+pub fn resolve(settings: &Settings) -> anyhow::Result<ResolvedUpstream> {
     let upstream = &settings.upstream;
     let tools = &settings.tools;
-    let (api_name, mut catalog, spec, base_url, mut headers) = match upstream.profile {
-        UpstreamProfile::Generic => (
-            "internal API".to_string(),
-            CatalogOptions::default(),
-            upstream.spec.clone(),
-            upstream.base_url.clone(),
-            BTreeMap::new(),
-        ),
+    let configured_base = upstream
+        .base_url
+        .as_ref()
+        .map(|url| url.as_str().trim_end_matches('/').to_owned());
+    let mut resolved = match upstream.profile {
+        UpstreamProfile::Generic => ResolvedUpstream {
+            api_name: "internal API".to_owned(),
+            spec: upstream.spec.clone(),
+            base_url: configured_base,
+            headers: Vec::new(),
+            catalog: CatalogOptions::default(),
+        },
         UpstreamProfile::Polar => {
             let base = settings.polar.environment.api_base();
             let version = &settings.polar.api_version;
-            let mut headers = BTreeMap::new();
-            headers.insert("Polar-Version".to_string(), version.clone());
-            (
-                "Polar".to_string(),
-                CatalogOptions::polar(),
-                Some(
-                    upstream
-                        .spec
-                        .clone()
-                        .unwrap_or_else(|| format!("{base}/{version}/openapi.json")),
-                ),
-                Some(
-                    upstream
-                        .base_url
-                        .clone()
-                        .unwrap_or_else(|| base.to_string()),
-                ),
-                headers,
-            )
+            let spec = match &upstream.spec {
+                Some(spec) => spec.clone(),
+                None => format!("{base}/{version}/openapi.json")
+                    .parse()
+                    .map_err(anyhow::Error::msg)
+                    .context("the Polar profile's document URL")?,
+            };
+            ResolvedUpstream {
+                api_name: "Polar".to_owned(),
+                spec: Some(spec),
+                base_url: Some(configured_base.unwrap_or_else(|| base.to_owned())),
+                headers: vec![(
+                    HeaderName::from_static("polar-version"),
+                    version.header_value().clone(),
+                )],
+                catalog: CatalogOptions::polar(),
+            }
         }
     };
-    catalog.read_only = tools.read_only;
-    catalog.include = tools.include.clone();
-    catalog.exclude = tools.exclude.clone();
-    catalog.description_max = tools.description_max;
+    resolved.catalog.read_only = tools.read_only;
+    resolved.catalog.include = tools.include.iter().map(|glob| glob.0.clone()).collect();
+    resolved.catalog.exclude = tools.exclude.iter().map(|glob| glob.0.clone()).collect();
+    resolved.catalog.description_max = tools.description_max;
     // Explicit configuration wins over profile defaults.
-    headers.extend(upstream.headers.clone());
-    ResolvedUpstream {
-        api_name,
-        spec,
-        base_url,
-        headers,
-        catalog,
+    for (name, value) in &upstream.headers.0 {
+        resolved.headers.retain(|(existing, _)| existing != name);
+        resolved.headers.push((name.clone(), value.clone()));
     }
+    Ok(resolved)
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
+use crate::config::SpecSource;
+
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Polar's document is ~1.5 MB; this leaves room for much larger APIs.
 const MAX_SPEC_BYTES: usize = 64 * 1024 * 1024;
@@ -52,19 +54,22 @@ pub enum SpecLoadError {
 /// saved copy, and is what the caller gets. A document that does not parse is returned as the
 /// parse error (with its origin) unless a saved good copy can stand in for a fetched one.
 pub async fn load_document<T, E>(
-    source: &str,
+    source: &SpecSource,
     state_dir: &Path,
     parse: impl Fn(&[u8]) -> Result<T, E>,
 ) -> Result<(Result<T, E>, SpecOrigin), SpecLoadError> {
-    if !(source.starts_with("http://") || source.starts_with("https://")) {
-        let bytes = tokio::fs::read(source)
-            .await
-            .map_err(|error| SpecLoadError::File {
-                path: source.to_string(),
-                reason: error.to_string(),
-            })?;
-        return Ok((parse(&bytes), SpecOrigin::File(PathBuf::from(source))));
-    }
+    let source = match source {
+        SpecSource::File(path) => {
+            let bytes = tokio::fs::read(path)
+                .await
+                .map_err(|error| SpecLoadError::File {
+                    path: path.display().to_string(),
+                    reason: error.to_string(),
+                })?;
+            return Ok((parse(&bytes), SpecOrigin::File(path.clone())));
+        }
+        SpecSource::Url(url) => url.as_str(),
+    };
     let saved = saved_copy_path(state_dir, source);
     let saved_copy = || SpecOrigin::SavedCopy {
         url: source.to_string(),

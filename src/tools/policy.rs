@@ -1,24 +1,16 @@
 //! Who may call what: rules map identities (email, email glob, service token, group) to
 //! tool globs with an access class; first match wins, else `default_access`.
 
-use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
+use globset::GlobMatcher;
 
 use crate::access::{Identity, IdentityKind};
 use crate::config::{AccessClass, PolicySettings};
-
-#[derive(Debug, thiserror::Error)]
-#[error("policy.rules[{index}]: {problem}")]
-pub struct PolicyError {
-    index: usize,
-    problem: String,
-}
 
 struct CompiledRule {
     email: Option<GlobMatcher>,
     service: Option<GlobMatcher>,
     group: Option<String>,
-    tool_patterns: Vec<String>,
-    tools: GlobSet,
+    tools: Vec<GlobMatcher>,
     access: AccessClass,
 }
 
@@ -29,7 +21,7 @@ impl CompiledRule {
                 && identity
                     .email
                     .as_deref()
-                    .is_some_and(|email| glob.is_match(email.to_ascii_lowercase()))
+                    .is_some_and(|email| glob.is_match(email))
         });
         let service_ok = self.service.as_ref().is_none_or(|glob| {
             identity.kind == IdentityKind::Service
@@ -44,66 +36,47 @@ impl CompiledRule {
             .is_none_or(|group| identity.groups.iter().any(|candidate| candidate == group));
         email_ok && service_ok && group_ok
     }
+
+    fn matches_tool(&self, tool: &str) -> bool {
+        self.tools.iter().any(|glob| glob.is_match(tool))
+    }
 }
 
+/// The rules compiled for matching. The globs were parsed (and the rules checked) when the
+/// configuration was loaded, so building a policy cannot fail.
 pub struct Policy {
     default_access: AccessClass,
     rules: Vec<CompiledRule>,
 }
 
-fn glob(pattern: &str, case_insensitive: bool) -> Result<GlobMatcher, String> {
-    GlobBuilder::new(pattern)
-        .case_insensitive(case_insensitive)
-        .literal_separator(false)
-        .build()
-        .map(|glob| glob.compile_matcher())
-        .map_err(|error| format!("\"{pattern}\": {error}"))
-}
-
 impl Policy {
-    pub fn from_settings(settings: &PolicySettings) -> Result<Self, PolicyError> {
-        let mut rules = Vec::with_capacity(settings.rules.len());
-        for (index, rule) in settings.rules.iter().enumerate() {
-            let fail = |problem: String| PolicyError { index, problem };
-            if rule.email.is_none() && rule.service.is_none() && rule.group.is_none() {
-                return Err(fail("needs at least one of email, service or group".into()));
-            }
-            let mut tools = GlobSetBuilder::new();
-            for pattern in &rule.tools {
-                tools.add(
-                    Glob::new(pattern).map_err(|error| fail(format!("\"{pattern}\": {error}")))?,
-                );
-            }
-            rules.push(CompiledRule {
-                email: rule
-                    .email
-                    .as_deref()
-                    .map(|p| glob(p, true))
-                    .transpose()
-                    .map_err(fail)?,
-                service: rule
-                    .service
-                    .as_deref()
-                    .map(|p| glob(p, false))
-                    .transpose()
-                    .map_err(fail)?,
+    pub fn from_settings(settings: &PolicySettings) -> Self {
+        let rules = settings
+            .rules
+            .iter()
+            .map(|rule| CompiledRule {
+                email: rule.email.as_ref().map(|glob| glob.0.compile_matcher()),
+                service: rule.service.as_ref().map(|glob| glob.0.compile_matcher()),
                 group: rule.group.clone(),
-                tool_patterns: rule.tools.clone(),
-                tools: tools.build().map_err(|error| fail(error.to_string()))?,
+                tools: rule
+                    .tools
+                    .iter()
+                    .map(|glob| glob.0.compile_matcher())
+                    .collect(),
                 access: rule.access,
-            });
-        }
-        Ok(Self {
+            })
+            .collect();
+        Self {
             default_access: settings.default_access,
             rules,
-        })
+        }
     }
 
     /// The access class `identity` has for the tool named `tool`.
     pub fn access_for(&self, identity: &Identity, tool: &str) -> AccessClass {
         self.rules
             .iter()
-            .find(|rule| rule.tools.is_match(tool) && rule.matches_identity(identity))
+            .find(|rule| rule.matches_tool(tool) && rule.matches_identity(identity))
             .map_or(self.default_access, |rule| rule.access)
     }
 
@@ -123,12 +96,9 @@ impl Policy {
     ) -> Vec<String> {
         let mut unmatched = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
-            for pattern in &rule.tool_patterns {
-                let Ok(matcher) = glob(pattern, false) else {
-                    continue;
-                };
-                if !tool_names.clone().any(|name| matcher.is_match(name)) {
-                    unmatched.push(format!("policy.rules[{index}] tools \"{pattern}\""));
+            for glob in &rule.tools {
+                if !tool_names.clone().any(|name| glob.is_match(name)) {
+                    unmatched.push(format!("policy.rules[{index}] tools \"{}\"", glob.glob()));
                 }
             }
         }
@@ -172,10 +142,10 @@ mod tests {
         access: AccessClass,
     ) -> PolicyRule {
         PolicyRule {
-            email: email.map(String::from),
-            service: service.map(String::from),
+            email: email.map(|glob| glob.parse().unwrap()),
+            service: service.map(|glob| glob.parse().unwrap()),
             group: group.map(String::from),
-            tools: tools.iter().map(|t| t.to_string()).collect(),
+            tools: tools.iter().map(|glob| glob.parse().unwrap()).collect(),
             access,
         }
     }
@@ -186,7 +156,6 @@ mod tests {
             rules,
             ..PolicySettings::default()
         })
-        .unwrap()
     }
 
     #[test]

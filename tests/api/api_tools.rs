@@ -89,8 +89,8 @@ pub async fn spawn_with_fixture(
     let path = document.path().display().to_string();
     let base_url = upstream.url.clone();
     let app = spawn_app_with(|settings| {
-        settings.upstream.spec = Some(path);
-        settings.upstream.base_url = Some(base_url);
+        settings.upstream.spec = Some(path.parse().unwrap());
+        settings.upstream.base_url = Some(base_url.parse().unwrap());
         settings.upstream.token = Some(tunnelgate::config::Secret::new(UPSTREAM_TOKEN));
         settings.tools.read_only = false;
         settings.policy.default_access = tunnelgate::config::AccessClass::Write;
@@ -462,7 +462,11 @@ async fn an_unreachable_upstream_is_a_tool_error() {
     let fx = spawn_with_fixture(|settings| {
         // A port nothing listens on.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        settings.upstream.base_url = Some(format!("http://{}", closed.local_addr().unwrap()));
+        settings.upstream.base_url = Some(
+            format!("http://{}", closed.local_addr().unwrap())
+                .parse()
+                .unwrap(),
+        );
     })
     .await;
 
@@ -598,8 +602,8 @@ async fn keeps_the_last_good_document_for_a_restart_while_the_url_is_down() {
     upstream.serve_document(Some(Scripted::json(200, fixture_document())));
     let spec_url = format!("{}/openapi.json", upstream.url);
     let configure = |settings: &mut tunnelgate::config::Settings| {
-        settings.upstream.spec = Some(spec_url.clone());
-        settings.upstream.base_url = Some(upstream.url.clone());
+        settings.upstream.spec = Some(spec_url.parse().unwrap());
+        settings.upstream.base_url = Some(upstream.url.parse().unwrap());
         settings.state_dir = state_dir.path().to_path_buf();
     };
     let first = spawn_app_with(configure).await;
@@ -624,7 +628,7 @@ async fn a_broken_document_fails_start_up_naming_the_place() {
     document["paths"]["/items"]["get"]["parameters"][0]["in"] = json!("body");
     let file = write_document(&document);
     let mut settings = crate::helpers::test_settings(&issuer);
-    settings.upstream.spec = Some(file.path().display().to_string());
+    settings.upstream.spec = Some(file.path().display().to_string().parse().unwrap());
 
     let error = tunnelgate::Application::build(settings)
         .await

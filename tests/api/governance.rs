@@ -18,10 +18,10 @@ fn rule(
     access: AccessClass,
 ) -> PolicyRule {
     PolicyRule {
-        email: email.map(String::from),
+        email: email.map(|glob| glob.parse().unwrap()),
         service: None,
         group: group.map(String::from),
-        tools: tools.iter().map(|tool| tool.to_string()).collect(),
+        tools: tools.iter().map(|tool| tool.parse().unwrap()).collect(),
         access,
     }
 }
@@ -123,7 +123,7 @@ async fn spawn_with_identity_endpoint(
     spawn_with_fixture(move |settings| {
         settings.policy.default_access = AccessClass::None;
         settings.policy.identity_lookup = true;
-        settings.policy.identity_url = Some(url);
+        settings.policy.identity_url = Some(url.parse().unwrap());
         settings.policy.identity_lookup_failure = failure;
         settings.policy.groups_claim = Some("groups".into());
         settings.policy.rules = vec![rule(None, Some("ops"), &["items_*"], AccessClass::Write)];

@@ -31,12 +31,12 @@ fn init_logging() {
 /// Settings pointing at `issuer`, listening on loopback port 0.
 pub fn test_settings(issuer: &TestIssuer) -> Settings {
     let mut settings = Settings::default();
-    settings.server.bind = "127.0.0.1:0".into();
-    settings.admin.bind = "127.0.0.1:0".into();
+    settings.server.bind = "127.0.0.1:0".parse().unwrap();
+    settings.admin.bind = "127.0.0.1:0".parse().unwrap();
     settings.server.public_hostnames = vec!["mcp.example.com".into()];
-    settings.access.team_domain = Some(TEAM.into());
+    settings.access.team_domain = Some(TEAM.parse().unwrap());
     settings.access.audiences = vec![AUDIENCE.into()];
-    settings.access.certs_url = Some(issuer.certs_url.clone());
+    settings.access.certs_url = Some(issuer.certs_url.parse().unwrap());
     settings.state_dir = std::env::temp_dir().join("tunnelgate-tests");
     // Audit lines on stdout would bury the test output; audit tests use audit.file.
     settings.audit.stdout = false;

@@ -15,8 +15,8 @@ async fn spawn_polar(read_only: bool) -> Option<(TestApp, FakeUpstream, String)>
     let base_url = upstream.url.clone();
     let app = spawn_app_with(|settings| {
         settings.upstream.profile = tunnelgate::config::UpstreamProfile::Polar;
-        settings.upstream.spec = Some(document.display().to_string());
-        settings.upstream.base_url = Some(base_url);
+        settings.upstream.spec = Some(document.display().to_string().parse().unwrap());
+        settings.upstream.base_url = Some(base_url.parse().unwrap());
         settings.upstream.token = Some(tunnelgate::config::Secret::new(UPSTREAM_TOKEN));
         settings.tools.read_only = read_only;
         settings.policy.default_access = tunnelgate::config::AccessClass::Write;

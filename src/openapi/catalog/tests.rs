@@ -2,6 +2,10 @@ use super::*;
 use crate::openapi::test_fixtures::{petstore, write_enabled};
 use serde_json::json;
 
+fn glob(pattern: &str) -> Glob {
+    Glob::new(pattern).unwrap()
+}
+
 fn names(catalog: &Catalog) -> Vec<&str> {
     catalog
         .tools()
@@ -65,8 +69,8 @@ fn keeps_only_operations_that_list_the_required_security_scheme() {
 #[test]
 fn applies_include_and_exclude_globs_to_names_and_tags() {
     let options = CatalogOptions {
-        include: vec!["pets".to_owned()],
-        exclude: vec!["danger".to_owned(), "*_replace".to_owned()],
+        include: vec![glob("pets")],
+        exclude: vec![glob("danger"), glob("*_replace")],
         ..write_enabled()
     };
 
@@ -79,7 +83,7 @@ fn applies_include_and_exclude_globs_to_names_and_tags() {
 fn keeps_names_stable_whatever_the_selection() {
     let everything = Catalog::build(&petstore(), &write_enabled()).unwrap();
     let options = CatalogOptions {
-        include: vec!["get_pets_id".to_owned()],
+        include: vec![glob("get_pets_id")],
         ..write_enabled()
     };
 
@@ -87,18 +91,6 @@ fn keeps_names_stable_whatever_the_selection() {
 
     assert_eq!(names(&one), ["get_pets_id"]);
     assert!(everything.get("get_pets_id").is_some());
-}
-
-#[test]
-fn reports_a_bad_glob_with_the_pattern() {
-    let options = CatalogOptions {
-        include: vec!["pets[".to_owned()],
-        ..CatalogOptions::default()
-    };
-
-    let error = Catalog::build(&petstore(), &options).unwrap_err();
-
-    assert!(error.to_string().contains("\"pets[\""), "{error}");
 }
 
 #[test]
