@@ -225,8 +225,6 @@ pub async fn open_stream(request: HttpRequest, sessions: web::Data<SseSessions>)
     };
     Sse::from_stream(stream)
         .with_keep_alive(sessions.keep_alive)
-        .customize()
-        .insert_header(("X-Accel-Buffering", "no"))
         .respond_to(&request)
         .map_into_boxed_body()
 }

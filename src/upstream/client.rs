@@ -222,7 +222,7 @@ impl UpstreamClient {
             let chunk = chunk.map_err(|error| self.classify(error))?;
             let room = self.max_response.saturating_sub(body.len());
             if chunk.len() > room {
-                body.extend_from_slice(&chunk[..room]);
+                body.extend_from_slice(chunk.get(..room).unwrap_or_default());
                 truncated = true;
                 break;
             }

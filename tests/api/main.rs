@@ -1,5 +1,13 @@
 //! Integration tests: each spawns the real application on loopback port 0.
 
+// Tests and benchmarks may panic on a broken fixture; production code may not (Cargo.toml [lints]).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod access;
 mod api_tools;
 mod fake_upstream;
