@@ -12,7 +12,6 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::access::Identity;
 use crate::config::AuditSettings;
 use crate::outcome::CallOutcome;
 
@@ -58,7 +57,9 @@ struct Event<'a> {
 pub struct ToolCallRecord<'a> {
     pub request_id: &'a str,
     pub cf_ray: Option<&'a str>,
-    pub identity: &'a Identity,
+    /// The caller as Access verified it: email or service-token name, and `sub`.
+    pub principal: &'a str,
+    pub sub: &'a str,
     pub tool: &'a str,
     pub arguments: Option<&'a Map<String, Value>>,
     pub upstream: Option<&'a UpstreamTrace>,
@@ -109,8 +110,8 @@ impl Auditor {
             event: "tool_call",
             request_id: record.request_id,
             cf_ray: record.cf_ray,
-            principal: Some(record.identity.principal()),
-            sub: Some(&record.identity.sub),
+            principal: Some(record.principal),
+            sub: Some(record.sub),
             tool: Some(record.tool),
             arguments_sha256,
             arguments,

@@ -17,18 +17,20 @@ mod source;
 #[cfg(test)]
 pub(crate) mod test_fixtures;
 mod text;
+mod tool;
 
 use anyhow::Context;
 
+pub use catalog::Catalog;
 #[cfg(test)]
 pub use catalog::CatalogOptions;
-pub use catalog::{ApiTool, Catalog, ParamBinding, ParamLocation, ParamStyle};
 pub use document::{SpecError, parse_document, validate_document};
 #[cfg(test)]
 pub use naming::is_valid_tool_name;
 pub use profile::ResolvedUpstream;
 pub use schema::{BODY_ARGUMENT, compile_validator};
 pub(crate) use text::tokenize;
+pub use tool::{ApiTool, ParamBinding, ParamLocation, ParamStyle};
 
 use crate::config::Settings;
 

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Problems;
 use super::values::{HttpUrl, as_optional_text, string_or_list};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,7 +46,7 @@ impl Default for AccessSettings {
 }
 
 impl AccessSettings {
-    pub(super) fn validate(&self, problems: &mut Problems) {
+    pub(super) fn validate(&self, problems: &mut Vec<String>) {
         if self.audiences.iter().any(|aud| aud.trim().is_empty()) {
             problems.push("access.audiences: an audience tag is empty".into());
         }

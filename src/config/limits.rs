@@ -4,8 +4,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Problems;
-
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsSettings {
@@ -20,7 +18,7 @@ pub struct LimitsSettings {
 }
 
 impl LimitsSettings {
-    pub(super) fn validate(&self, problems: &mut Problems) {
+    pub(super) fn validate(&self, problems: &mut Vec<String>) {
         for (key, burst) in [
             ("limits.per_identity_burst", self.per_identity_burst),
             ("limits.upstream_burst", self.upstream_burst),

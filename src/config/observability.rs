@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::Problems;
 use super::values::string_or_list;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +31,7 @@ impl Default for LogSettings {
 }
 
 impl LogSettings {
-    pub(super) fn validate(&self, problems: &mut Problems) {
+    pub(super) fn validate(&self, problems: &mut Vec<String>) {
         if tracing_subscriber::EnvFilter::try_new(&self.filter).is_err() {
             problems.push(format!(
                 "log.filter: \"{}\" is not a valid filter",

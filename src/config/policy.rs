@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Problems;
 use super::values::{HttpUrl, IdentityGlob, NameGlob, as_optional_text, as_text_list};
 
 /// What an identity may do with a tool: nothing, read-only tools, or every tool.
@@ -85,7 +84,7 @@ impl Default for PolicySettings {
 }
 
 impl PolicySettings {
-    pub(super) fn validate(&self, problems: &mut Problems) {
+    pub(super) fn validate(&self, problems: &mut Vec<String>) {
         for (index, rule) in self.rules.iter().enumerate() {
             if rule.email.is_none() && rule.service.is_none() && rule.group.is_none() {
                 problems.push(format!(

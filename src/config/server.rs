@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Problems;
 use super::values::{BindAddress, ByteSize, Origin, as_text, as_text_list, string_or_list};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,7 +53,7 @@ impl Default for ServerSettings {
 }
 
 impl ServerSettings {
-    pub(super) fn validate(&self, problems: &mut Problems) {
+    pub(super) fn validate(&self, problems: &mut Vec<String>) {
         for hostname in &self.public_hostnames {
             if hostname.is_empty()
                 || hostname.contains("://")

@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Problems;
 use super::values::{NameGlob, as_text_list};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +42,7 @@ impl Default for ToolsSettings {
 }
 
 impl ToolsSettings {
-    pub(super) fn validate(&self, problems: &mut Problems) {
+    pub(super) fn validate(&self, problems: &mut Vec<String>) {
         if self.description_max < 40 {
             problems.push("tools.description_max: must be at least 40".into());
         }

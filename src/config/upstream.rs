@@ -9,7 +9,6 @@ use std::time::Duration;
 use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
-use super::Problems;
 use super::secret::Secret;
 use super::values::{ByteSize, HeaderList, HeaderNameText, HttpUrl, as_optional_text, as_text};
 
@@ -67,7 +66,7 @@ impl Default for UpstreamSettings {
 }
 
 impl UpstreamSettings {
-    pub(super) fn validate(&self, problems: &mut Problems) {
+    pub(super) fn validate(&self, problems: &mut Vec<String>) {
         if self.token.is_some() && self.token_file.is_some() {
             problems.push("upstream.token and upstream.token_file: set only one of them".into());
         }

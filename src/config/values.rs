@@ -186,7 +186,7 @@ pub mod as_text_list {
         D: Deserializer<'de>,
         T: FromStr<Err: Display>,
     {
-        super::string_or_list(deserializer)?
+        crate::config::values::string_or_list(deserializer)?
             .iter()
             .map(|raw| raw.parse().map_err(serde::de::Error::custom))
             .collect()

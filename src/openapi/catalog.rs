@@ -11,15 +11,15 @@ use std::sync::Arc;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use http::Method;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::description::{describe_operation, describe_pagination};
+use super::description::{Pagination, describe_operation, describe_pagination};
 use super::document::{self, OpenApiVersion, SpecError};
 use super::naming::{NameAllocator, base_tool_name};
-pub use super::operation::ParamStyle;
 use super::operation::{self, DeclaredBody, DeclaredLocation, DeclaredParameter, OperationRef};
 use super::schema::{self, BodySchemaInput, ParameterSchemaInput, SchemaOptions};
 use super::text::shorten;
+pub use super::tool::{ApiTool, BodyBinding, ParamBinding, ParamLocation, ToolHints};
 
 /// Headers a tool argument may never set: OpenAPI says `Accept`, `Content-Type` and `Authorization` parameters are
 /// ignored, and the rest are either hop-by-hop, framing, or credentials that only configuration may supply.
@@ -85,86 +85,6 @@ impl CatalogOptions {
             max_page_size: Some(100),
             ..Self::default()
         }
-    }
-}
-
-/// Where an argument goes in the upstream request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParamLocation {
-    Path,
-    Query,
-    Header,
-}
-
-/// How one tool argument maps onto the upstream request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParamBinding {
-    /// The property name in `inputSchema`.
-    pub arg_name: String,
-    /// The name on the wire (path variable, query key, header name).
-    pub wire_name: String,
-    pub location: ParamLocation,
-    pub style: ParamStyle,
-    pub explode: bool,
-    pub required: bool,
-}
-
-/// How the `body` argument is sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BodyBinding {
-    pub required: bool,
-    pub content_type: String,
-}
-
-/// MCP tool annotations (hints for clients, never trusted for security).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ToolHints {
-    pub read_only: bool,
-    pub destructive: bool,
-    pub idempotent: bool,
-    pub open_world: bool,
-}
-
-impl ToolHints {
-    fn for_method(method: &Method) -> Self {
-        let read_only = matches!(*method, Method::GET | Method::HEAD);
-        Self {
-            read_only,
-            destructive: *method == Method::DELETE,
-            // RFC 9110 §9.2.2: PUT and DELETE (and the safe methods) are idempotent.
-            idempotent: read_only || matches!(*method, Method::PUT | Method::DELETE),
-            open_world: true,
-        }
-    }
-}
-
-/// One operation served as an MCP tool.
-#[derive(Debug, Clone)]
-pub struct ApiTool {
-    pub name: String,
-    /// The operation's `summary`, used as the human-facing title.
-    pub title: Option<String>,
-    pub description: String,
-    pub method: Method,
-    /// The OpenAPI path, e.g. `/v1/products/{id}`.
-    pub path_template: String,
-    pub tags: Vec<String>,
-    pub read_only: bool,
-    pub input_schema: Arc<Map<String, Value>>,
-    pub params: Vec<ParamBinding>,
-    pub body: Option<BodyBinding>,
-    pub annotations: ToolHints,
-    /// Scopes the document lists for the operation (under the required scheme when one is set): what the
-    /// upstream token needs for this tool.
-    pub scopes: Vec<String>,
-}
-
-impl ApiTool {
-    /// The first line of the description, for `tunnelgate tools` and `search_tools` results.
-    pub fn summary_line(&self) -> &str {
-        self.title
-            .as_deref()
-            .unwrap_or_else(|| self.description.lines().next().unwrap_or_default())
     }
 }
 
@@ -412,12 +332,15 @@ impl ToolDraft<'_, '_> {
             .operation
             .text("summary")
             .map(|summary| shorten(summary, 120, false));
+        let pagination = (paginated && self.options.pagination_hint).then_some(Pagination {
+            max_page_size: self.options.max_page_size,
+        });
         let description = describe_operation(
             self.operation,
             &self.method,
             title.as_deref(),
-            paginated,
-            self.options,
+            pagination,
+            self.options.description_max,
         );
         Ok(Ok(ApiTool {
             name: self.name,

@@ -5,18 +5,25 @@
 use http::Method;
 use serde_json::{Map, Value, json};
 
-use super::catalog::{CatalogOptions, ParamBinding, ParamLocation};
 use super::operation::OperationRef;
 use super::text::{shorten, tokenize};
+use super::tool::{ParamBinding, ParamLocation};
 
 /// Summary and description, without repeating a summary the description already starts with, trimmed to
 /// `description_max` with the pagination note (when any) always kept.
+/// How a paginated operation pages, for the note its description ends with.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Pagination {
+    /// The upstream's largest page, when the profile knows it.
+    pub max_page_size: Option<u64>,
+}
+
 pub(super) fn describe_operation(
     operation: &OperationRef<'_>,
     method: &Method,
     summary: Option<&str>,
-    paginated: bool,
-    options: &CatalogOptions,
+    pagination: Option<Pagination>,
+    description_max: usize,
 ) -> String {
     let details = operation.text("description");
     let mut text = match (summary, details) {
@@ -32,12 +39,10 @@ pub(super) fn describe_operation(
     if operation.is_deprecated() {
         text = format!("Deprecated. {text}");
     }
-    let note = if paginated && options.pagination_hint {
-        pagination_note(options.max_page_size)
-    } else {
-        String::new()
-    };
-    let budget = options.description_max.saturating_sub(note.chars().count());
+    let note = pagination.map_or_else(String::new, |pagination| {
+        pagination_note(pagination.max_page_size)
+    });
+    let budget = description_max.saturating_sub(note.chars().count());
     let mut description = shorten(&text, budget, true);
     description.push_str(&note);
     description

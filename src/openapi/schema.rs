@@ -25,6 +25,7 @@
 
 mod argument_names;
 mod convert;
+mod options;
 mod simplify;
 
 use serde_json::{Map, Value, json};
@@ -34,38 +35,8 @@ use super::operation::DeclaredLocation;
 use super::text::shorten;
 use argument_names::assign_argument_names;
 use convert::Converter;
+pub use options::{BODY_ARGUMENT, SchemaOptions};
 use simplify::{inline_definitions, simplify_tree};
-
-/// The argument that carries the request body.
-pub const BODY_ARGUMENT: &str = "body";
-
-/// Longest argument or definition name handed to the model; some clients reject longer property names.
-const MAX_ARGUMENT_NAME_LEN: usize = 64;
-
-/// Knobs for how much prose and data the generated schemas carry.
-#[derive(Debug, Clone)]
-pub struct SchemaOptions {
-    /// Longest description kept on a property or definition, in characters.
-    pub property_description_max: usize,
-    /// Longest `default` value kept, as compact JSON bytes.
-    pub default_max_bytes: usize,
-    /// Longest single example kept, as compact JSON bytes (0 drops all examples).
-    pub example_max_bytes: usize,
-    /// Largest `enum` kept. A longer one (Polar's 600 time zones) is replaced by `examples` with its first few
-    /// members: it would cost kilobytes on every `tools/list`, and the upstream still rejects a wrong value.
-    pub enum_max_members: usize,
-}
-
-impl Default for SchemaOptions {
-    fn default() -> Self {
-        Self {
-            property_description_max: 160,
-            default_max_bytes: 80,
-            example_max_bytes: 40,
-            enum_max_members: 64,
-        }
-    }
-}
 
 /// One parameter as the schema builder needs it.
 #[derive(Debug, Clone)]

@@ -332,7 +332,8 @@ impl ToolRegistry {
         self.auditor.tool_call(ToolCallRecord {
             request_id: &caller.request.request_id,
             cf_ray: caller.request.cf_ray.as_deref(),
-            identity: caller.identity,
+            principal: caller.identity.principal(),
+            sub: &caller.identity.sub,
             tool: &dispatched.tool,
             arguments: dispatched.arguments.as_ref(),
             upstream: dispatched.upstream.as_ref(),

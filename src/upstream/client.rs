@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use rand::Rng;
 use tokio::sync::Semaphore;
 
-use super::UpstreamRequest;
+use super::request::UpstreamRequest;
 use crate::admin::metrics::Metrics;
 
 /// Retries of a 429 and the total time spent waiting for them.

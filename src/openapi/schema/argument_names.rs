@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{BODY_ARGUMENT, MAX_ARGUMENT_NAME_LEN};
+use super::options::{BODY_ARGUMENT, MAX_ARGUMENT_NAME_LEN};
 use crate::openapi::naming::sanitize_identifier;
 use crate::openapi::operation::DeclaredLocation;
 

@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde_json::{Map, Value, json};
 
+use super::options::{MAX_ARGUMENT_NAME_LEN, SchemaOptions};
 use super::simplify::compact_len;
-use super::{MAX_ARGUMENT_NAME_LEN, SchemaOptions};
 use crate::openapi::document::{self, OpenApiVersion, Problem, SpecError};
 use crate::openapi::naming::sanitize_identifier;
 use crate::openapi::text::{label_contains, same_label, shorten};
