@@ -2,6 +2,7 @@
 //! both behind the Access guard and the Host/Origin allowlist, both feeding one handler.
 
 pub mod allowlist;
+pub mod fast_lane;
 pub mod handler;
 pub mod jsonrpc_guard;
 pub mod legacy_sse;
@@ -15,6 +16,7 @@ use actix_web::{Error, web};
 
 use crate::access::require_access;
 pub use allowlist::RequestAllowlist;
+pub use fast_lane::FastLane;
 pub use legacy_sse::SseSessions;
 
 /// Mounts both transports. Middleware order (outermost first): allowlist, Access guard,

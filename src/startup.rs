@@ -11,9 +11,9 @@ use anyhow::Context;
 use crate::access::{AccessVerifier, CertsFetcher, IdentityLookup, KeyCache};
 use crate::admin::{self, metrics::Metrics};
 use crate::audit::Auditor;
-use crate::config::Settings;
+use crate::config::{ServerMode, Settings};
 use crate::limits::RateLimits;
-use crate::mcp::{self, RequestAllowlist, SseSessions};
+use crate::mcp::{self, FastLane, RequestAllowlist, SseSessions};
 use crate::tools::ToolRegistry;
 use crate::tools::{Policy, RegistryServices};
 
@@ -137,11 +137,15 @@ impl Application {
         let sessions_data = web::Data::from(Arc::clone(&sessions));
         let allowlist_data = web::Data::new(allowlist);
         let auditor_data = web::Data::from(Arc::clone(&auditor));
+        let fast_lane = (settings.server.fast_lane
+            && settings.server.mode == ServerMode::Stateless)
+            .then(|| web::Data::new(FastLane::new(Arc::clone(&registry))));
         let max_body = settings.server.max_body.as_usize();
         let mcp_server = HttpServer::new({
             let metrics_data = metrics_data.clone();
             move || {
                 let streamable = streamable.clone();
+                let fast_lane = fast_lane.clone();
                 App::new()
                     .app_data(verifier.clone())
                     .app_data(metrics_data.clone())
@@ -150,6 +154,11 @@ impl Application {
                     .app_data(auditor_data.clone())
                     .app_data(web::PayloadConfig::new(max_body))
                     .app_data(web::Data::new(mcp::jsonrpc_guard::BodyLimit(max_body)))
+                    .configure(|config| {
+                        if let Some(fast_lane) = fast_lane {
+                            config.app_data(fast_lane);
+                        }
+                    })
                     .configure(|config| mcp::routes(config, streamable))
             }
         })

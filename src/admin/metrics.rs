@@ -62,6 +62,7 @@ pub struct Metrics {
     pub upstream_duration: Family<StatusClassLabels, Histogram, fn() -> Histogram>,
     pub rate_limited: Family<LimitLabels, Counter>,
     pub sse_streams_open: Gauge<i64, AtomicI64>,
+    pub fast_lane_answers: Counter,
 }
 
 impl Default for Metrics {
@@ -139,8 +140,15 @@ impl Metrics {
             "Open legacy SSE streams",
             sse_streams_open.clone(),
         );
+        let fast_lane_answers = Counter::default();
+        registry.register(
+            "fast_lane_answers",
+            "tools/call and tools/list requests answered without rmcp's per-request service",
+            fast_lane_answers.clone(),
+        );
         Self {
             registry,
+            fast_lane_answers,
             mcp_requests,
             mcp_request_duration,
             access_denials,

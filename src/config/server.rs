@@ -16,6 +16,9 @@ pub struct ServerSettings {
     #[serde(deserialize_with = "string_or_list")]
     pub public_hostnames: Vec<String>,
     pub mode: ServerMode,
+    /// In stateless mode, answer `tools/call` and `tools/list` without rmcp's per-request
+    /// service (same answers, a fraction of the CPU); `false` sends everything through rmcp.
+    pub fast_lane: bool,
     /// Idle keep-alive for client connections; longer than cloudflared's 90 s pool so the
     /// connector closes idle connections first and never sends into a closing socket.
     #[serde(with = "humantime_serde")]
@@ -42,6 +45,7 @@ impl Default for ServerSettings {
             bind: BindAddress(([0, 0, 0, 0], 8080).into()),
             public_hostnames: Vec::new(),
             mode: ServerMode::Stateless,
+            fast_lane: true,
             allowed_origins: Vec::new(),
             keep_alive: Duration::from_secs(120),
             sse_keep_alive: Duration::from_secs(15),

@@ -27,6 +27,11 @@ const SUPPORTED_VERSIONS: &[ProtocolVersion] = &[
     ProtocolVersion::V_2026_07_28,
 ];
 
+/// The JSON-RPC error for a tool that does not exist or that the caller may not see.
+pub fn unknown_tool_error(name: &str) -> ErrorData {
+    ErrorData::invalid_params(format!("unknown tool: {name}"), None)
+}
+
 #[derive(Clone)]
 pub struct McpHandler {
     registry: Arc<ToolRegistry>,
@@ -117,11 +122,8 @@ impl ServerHandler for McpHandler {
             .call(caller, &request.name, request.arguments)
             .await
         {
-            Ok(result) => Ok(result.into()),
-            Err(CallError::UnknownTool(name)) => Err(ErrorData::invalid_params(
-                format!("unknown tool: {name}"),
-                None,
-            )),
+            Ok(output) => Ok(output.into_call_tool_result().into()),
+            Err(CallError::UnknownTool(name)) => Err(unknown_tool_error(&name)),
         }
     }
 }

@@ -11,6 +11,8 @@ use bytes::BytesMut;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+use super::fast_lane::{self, FastLane};
+
 pub const PARSE_ERROR: i32 = -32700;
 pub const INVALID_REQUEST: i32 = -32600;
 pub const INVALID_PARAMS: i32 = -32602;
@@ -46,10 +48,19 @@ pub async fn validate_jsonrpc(
         body.extend_from_slice(&chunk);
     }
     let body = body.freeze();
-    if let Err((id, code, message)) = check_message(&body) {
-        let response = HttpResponse::build(StatusCode::BAD_REQUEST).json(json!({
-            "jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}
-        }));
+    let message = match check_message(&body) {
+        Ok(message) => message,
+        Err((id, code, message)) => {
+            let response = HttpResponse::build(StatusCode::BAD_REQUEST).json(json!({
+                "jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}
+            }));
+            return Ok(ServiceResponse::new(http_request, response));
+        }
+    };
+    if let Some(lane) = http_request.app_data::<web::Data<FastLane>>()
+        && let Some(plan) = fast_lane::plan(&http_request, message)
+        && let Some(response) = fast_lane::answer(lane, &http_request, plan).await
+    {
         return Ok(ServiceResponse::new(http_request, response));
     }
     let request = ServiceRequest::from_parts(http_request, Payload::from(body));
@@ -60,7 +71,9 @@ pub async fn validate_jsonrpc(
 
 type Problem = (Value, i32, String);
 
-fn check_message(body: &[u8]) -> Result<(), Problem> {
+/// The message, parsed, when it is one well-formed JSON-RPC object with the parameters its
+/// method needs.
+fn check_message(body: &[u8]) -> Result<Value, Problem> {
     let message: Value = serde_json::from_slice(body)
         .map_err(|error| (Value::Null, PARSE_ERROR, format!("Parse error: {error}")))?;
     let Value::Object(object) = &message else {
@@ -89,7 +102,7 @@ fn check_message(body: &[u8]) -> Result<(), Problem> {
         let is_response = object.contains_key("id")
             && (object.contains_key("result") || object.contains_key("error"));
         return if is_response {
-            Ok(())
+            Ok(message)
         } else {
             Err(invalid("a request needs a \"method\""))
         };
@@ -106,7 +119,8 @@ fn check_message(body: &[u8]) -> Result<(), Problem> {
         ));
     }
     check_params(method, params)
-        .map_err(|problem| (id, INVALID_PARAMS, format!("Invalid params: {problem}")))
+        .map_err(|problem| (id, INVALID_PARAMS, format!("Invalid params: {problem}")))?;
+    Ok(message)
 }
 
 /// The parameters the methods tunnelgate serves require; others are left to rmcp.

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
+use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::Value;
 
 use super::arguments::ArgumentValidator;
-use super::{request, result};
+use super::request;
+use super::result::{self, ToolOutput};
 use crate::admin::metrics::Metrics;
 use crate::audit::UpstreamTrace;
 use crate::limits::RateLimits;
@@ -33,7 +34,7 @@ pub struct ApiToolRef<'a> {
 
 /// What a call produced, and the upstream request it made (if any), for the audit trail.
 pub struct ApiCall {
-    pub result: CallToolResult,
+    pub result: ToolOutput,
     pub outcome: CallOutcome,
     pub upstream: Option<UpstreamTrace>,
 }
@@ -75,7 +76,7 @@ impl ApiTools {
     ) -> ApiCall {
         let tool = target.tool;
         let refused = |result, outcome| ApiCall {
-            result,
+            result: ToolOutput::Built(result),
             outcome,
             upstream: None,
         };
@@ -119,10 +120,10 @@ impl ApiTools {
                 trace.status = Some(response.status);
                 result::from_response(response, self.max_response)
             }
-            Err(error) => result::from_error(&error),
+            Err(error) => ToolOutput::Built(result::from_error(&error)),
         };
         ApiCall {
-            outcome: result::outcome_of(&result),
+            outcome: result.outcome(),
             result,
             upstream: Some(trace),
         }

@@ -2,17 +2,18 @@
 //! through the dynamic trio — listed and called on behalf of a verified identity, under
 //! its policy and rate limits, with every call audited and counted.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use rmcp::model::{CallToolResult, JsonObject, Tool};
+use rmcp::model::{CallToolResult, JsonObject, ListToolsResult, ServerResult, Tool};
 use serde_json::Value;
 use tracing::Instrument;
 
 use super::api::{self, ApiCall, ApiToolRef, ApiTools};
 use super::dynamic::{self, CALL_TOOL, DESCRIBE_TOOL, SEARCH_TOOLS};
 use super::policy::Policy;
-use super::result::tool_error;
+use super::result::{ToolOutput, tool_error};
 use super::{search, whoami};
 use crate::access::Identity;
 use crate::admin::metrics::Metrics;
@@ -58,14 +59,21 @@ pub struct ToolRegistry {
     /// API tool definitions with their read-only flag, in catalog order (static mode).
     api_listing: Vec<(Tool, bool)>,
     policy: RwLock<Arc<Policy>>,
+    /// `tools/list` results already rendered, by the set of API tools a caller may see (one
+    /// bit per `api_listing` entry); emptied whenever the policy changes.
+    rendered_lists: RwLock<HashMap<Vec<u64>, Arc<[u8]>>>,
     limits: RateLimits,
     auditor: Arc<Auditor>,
     metrics: Arc<Metrics>,
 }
 
+/// Distinct policy views are few (one per group of people with the same tools); past this
+/// many, the cache starts over rather than grow.
+const MAX_RENDERED_LISTS: usize = 256;
+
 /// One dispatched call, with what the audit trail and the metrics record about it.
 struct Dispatched {
-    result: Result<CallToolResult, CallError>,
+    result: Result<ToolOutput, CallError>,
     outcome: CallOutcome,
     /// The tool the call reached: `call_tool`'s target in dynamic mode, else the name called.
     tool: String,
@@ -75,8 +83,9 @@ struct Dispatched {
 
 impl Dispatched {
     fn answered(tool: &str, arguments: Option<JsonObject>, result: CallToolResult) -> Self {
+        let result = ToolOutput::Built(result);
         Self {
-            outcome: super::result::outcome_of(&result),
+            outcome: result.outcome(),
             result: Ok(result),
             tool: tool.to_owned(),
             arguments,
@@ -150,6 +159,7 @@ impl ToolRegistry {
             builtin,
             api_listing,
             policy: RwLock::new(Arc::new(services.policy)),
+            rendered_lists: RwLock::new(HashMap::new()),
             limits: services.limits,
             auditor: services.auditor,
             metrics: services.metrics,
@@ -171,6 +181,10 @@ impl ToolRegistry {
                 Err(poisoned) => poisoned.into_inner(),
             };
             *guard = Arc::new(policy);
+        }
+        match self.rendered_lists.write() {
+            Ok(mut lists) => lists.clear(),
+            Err(poisoned) => poisoned.into_inner().clear(),
         }
         self.warn_about_unmatched_policy_globs();
     }
@@ -200,6 +214,53 @@ impl ToolRegistry {
         tools
     }
 
+    /// The `result` of a `tools/list` answer for `identity`, as rmcp serialises it for a peer
+    /// on a protocol version before 2026-07-28. Rendered once per policy view and reused
+    /// until the policy changes.
+    pub fn legacy_list_result(&self, identity: &Identity) -> serde_json::Result<Arc<[u8]>> {
+        let policy = self.policy();
+        let mut view = vec![0_u64; self.api_listing.len().div_ceil(64)];
+        for (index, (tool, read_only)) in self.api_listing.iter().enumerate() {
+            if policy.permits(identity, &tool.name, *read_only)
+                && let Some(word) = view.get_mut(index / 64)
+            {
+                *word |= 1 << (index % 64);
+            }
+        }
+        let cached = match self.rendered_lists.read() {
+            Ok(lists) => lists.get(&view).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(&view).cloned(),
+        };
+        if let Some(rendered) = cached {
+            return Ok(rendered);
+        }
+        // Rendered from the view itself, so a cached list always matches its key even when
+        // the policy changes meanwhile.
+        let mut tools = self.builtin.clone();
+        tools.extend(
+            self.api_listing
+                .iter()
+                .enumerate()
+                .filter(|(index, _)| {
+                    view.get(index / 64)
+                        .is_some_and(|word| word & (1 << (index % 64)) != 0)
+                })
+                .map(|(_, (tool, _))| tool.clone()),
+        );
+        let mut result = ServerResult::ListToolsResult(ListToolsResult::with_all_items(tools));
+        result.strip_result_type_for_legacy_peer();
+        let rendered: Arc<[u8]> = serde_json::to_vec(&result)?.into();
+        let mut lists = match self.rendered_lists.write() {
+            Ok(lists) => lists,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if lists.len() >= MAX_RENDERED_LISTS {
+            lists.clear();
+        }
+        lists.insert(view, Arc::clone(&rendered));
+        Ok(rendered)
+    }
+
     /// How many tools the server offers in all (before policy).
     pub fn tool_count(&self) -> usize {
         self.builtin.len() + self.api_listing.len()
@@ -215,7 +276,7 @@ impl ToolRegistry {
         caller: Caller<'_>,
         name: &str,
         arguments: Option<JsonObject>,
-    ) -> Result<CallToolResult, CallError> {
+    ) -> Result<ToolOutput, CallError> {
         let span = tracing::info_span!(
             "tool_call",
             request_id = %caller.request.request_id,

@@ -11,6 +11,7 @@
 mod access;
 mod api_tools;
 mod fake_upstream;
+mod fast_lane;
 mod governance;
 mod helpers;
 mod issuer;
