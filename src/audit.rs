@@ -1,11 +1,12 @@
 //! The audit trail: one JSON event per tool call and per denied request, to stdout and
-//! optionally appended to a file (flushed per event). Tokens and the upstream credential
-//! never appear; arguments appear as a SHA-256 digest unless configured otherwise.
+//! optionally appended to a file, written by one writer thread (`audit/writer.rs`) that
+//! flushes whenever its queue runs empty. Tokens and the upstream credential never appear;
+//! arguments appear as a SHA-256 digest unless configured otherwise.
+
+mod writer;
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -68,8 +69,8 @@ pub struct ToolCallRecord<'a> {
 }
 
 pub struct Auditor {
-    stdout: bool,
-    file: Option<Mutex<File>>,
+    /// `None` when the trail goes nowhere (`audit.stdout = false` and no file).
+    writer: Option<writer::AuditWriter>,
     include_arguments: bool,
     redact_keys: Vec<String>,
 }
@@ -77,12 +78,16 @@ pub struct Auditor {
 impl Auditor {
     pub fn from_settings(settings: &AuditSettings) -> std::io::Result<Self> {
         let file = match &settings.file {
-            Some(path) => Some(Mutex::new(open_append(path)?)),
+            Some(path) => Some(open_append(path)?),
             None => None,
         };
+        let writer = if settings.stdout || file.is_some() {
+            Some(writer::AuditWriter::start(settings.stdout, file)?)
+        } else {
+            None
+        };
         Ok(Self {
-            stdout: settings.stdout,
-            file,
+            writer,
             include_arguments: settings.include_arguments,
             redact_keys: settings
                 .redact_keys
@@ -92,7 +97,18 @@ impl Auditor {
         })
     }
 
-    pub fn tool_call(&self, record: ToolCallRecord<'_>) {
+    /// Returns once every event recorded so far is written and flushed (SIGHUP, shutdown).
+    pub async fn flush(&self) {
+        if let Some(writer) = &self.writer {
+            writer.flush().await;
+        }
+    }
+
+    /// Records one tool call; waits while the writer's queue is full.
+    pub async fn tool_call(&self, record: ToolCallRecord<'_>) {
+        let Some(writer) = &self.writer else {
+            return;
+        };
         let arguments_sha256 = record.arguments.map(|arguments| {
             let canonical = serde_json::to_vec(arguments).unwrap_or_default();
             crate::hex::lower_hex(&Sha256::digest(&canonical))
@@ -104,7 +120,7 @@ impl Auditor {
         } else {
             None
         };
-        self.write(&Event {
+        let line = encode(&Event {
             time: now(),
             target: AUDIT_TARGET,
             event: "tool_call",
@@ -120,11 +136,17 @@ impl Auditor {
             outcome: record.outcome.as_str(),
             reason: None,
         });
+        if let Some(line) = line {
+            writer.write(line).await;
+        }
     }
 
     /// A request refused before reaching any tool (Access check, allowlist).
     pub fn denied(&self, request_id: &str, cf_ray: Option<&str>, reason: &str, duration: Duration) {
-        self.write(&Event {
+        let Some(writer) = &self.writer else {
+            return;
+        };
+        let line = encode(&Event {
             time: now(),
             target: AUDIT_TARGET,
             event: "access_denied",
@@ -140,6 +162,9 @@ impl Auditor {
             outcome: "denied",
             reason: Some(reason),
         });
+        if let Some(line) = line {
+            writer.write_detached(line);
+        }
     }
 
     fn redact(&self, value: &Value) -> Value {
@@ -166,28 +191,19 @@ impl Auditor {
             other => other.clone(),
         }
     }
+}
 
-    fn write(&self, event: &Event<'_>) {
-        if !self.stdout && self.file.is_none() {
-            return;
+/// One event as a JSON line.
+fn encode(event: &Event<'_>) -> Option<Vec<u8>> {
+    match serde_json::to_vec(event) {
+        Ok(mut line) => {
+            line.push(b'\n');
+            Some(line)
         }
-        let Ok(mut line) = serde_json::to_vec(event) else {
-            return;
-        };
-        line.push(b'\n');
-        if self.stdout {
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(&line);
-            let _ = stdout.flush();
-        }
-        if let Some(file) = &self.file {
-            let mut file = match file.lock() {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            if let Err(error) = file.write_all(&line).and_then(|()| file.flush()) {
-                tracing::error!(error = %error, "cannot append to the audit file");
-            }
+        // Strings, numbers and JSON values always serialise; say so loudly if one did not.
+        Err(error) => {
+            tracing::error!(error = %error, "cannot encode an audit event");
+            None
         }
     }
 }
@@ -231,8 +247,7 @@ mod tests {
     #[test]
     fn redacts_configured_keys_at_any_depth() {
         let auditor = Auditor {
-            stdout: false,
-            file: None,
+            writer: None,
             include_arguments: true,
             redact_keys: vec!["token".into(), "password".into()],
         };

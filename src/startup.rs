@@ -23,6 +23,7 @@ pub struct Application {
     mcp_address: SocketAddr,
     admin_address: SocketAddr,
     background: Vec<tokio::task::JoinHandle<()>>,
+    auditor: Arc<Auditor>,
 }
 
 impl Application {
@@ -102,6 +103,7 @@ impl Application {
             settings.source_file.clone(),
             settings.policy.clone(),
             Arc::clone(&registry),
+            Arc::clone(&auditor),
         ));
         if settings.server.public_hostnames.is_empty() {
             tracing::warn!(
@@ -192,6 +194,7 @@ impl Application {
             mcp_address,
             admin_address,
             background,
+            auditor,
         })
     }
 
@@ -217,6 +220,8 @@ impl Application {
         for task in self.background {
             task.abort();
         }
+        // Every request has finished; what they recorded reaches the disk before exit.
+        self.auditor.flush().await;
         result.map(|_| ())
     }
 }
@@ -228,6 +233,7 @@ fn spawn_policy_reloader(
     path: Option<std::path::PathBuf>,
     initial: crate::config::PolicySettings,
     registry: Arc<ToolRegistry>,
+    auditor: Arc<Auditor>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let Ok(mut hangups) = hangups else {
@@ -235,6 +241,8 @@ fn spawn_policy_reloader(
             return;
         };
         while hangups.recv().await.is_some() {
+            // Operators rotate or inspect the audit file on SIGHUP: everything so far is on disk.
+            auditor.flush().await;
             let Some(path) = &path else {
                 tracing::warn!(
                     "SIGHUP received but no configuration file was given (--config or TUNNELGATE_CONFIG); nothing to reload"

@@ -286,7 +286,7 @@ impl ToolRegistry {
         async {
             let started = Instant::now();
             let dispatched = self.dispatch(caller.identity, name, arguments).await;
-            self.record(&caller, &dispatched, started.elapsed());
+            self.record(&caller, &dispatched, started.elapsed()).await;
             dispatched.result
         }
         .instrument(span)
@@ -389,18 +389,20 @@ impl ToolRegistry {
     }
 
     /// The call's audit event, its metrics and, for a refusal, a log line.
-    fn record(&self, caller: &Caller<'_>, dispatched: &Dispatched, elapsed: Duration) {
-        self.auditor.tool_call(ToolCallRecord {
-            request_id: &caller.request.request_id,
-            cf_ray: caller.request.cf_ray.as_deref(),
-            principal: caller.identity.principal(),
-            sub: &caller.identity.sub,
-            tool: &dispatched.tool,
-            arguments: dispatched.arguments.as_ref(),
-            upstream: dispatched.upstream.as_ref(),
-            duration: elapsed,
-            outcome: dispatched.outcome,
-        });
+    async fn record(&self, caller: &Caller<'_>, dispatched: &Dispatched, elapsed: Duration) {
+        self.auditor
+            .tool_call(ToolCallRecord {
+                request_id: &caller.request.request_id,
+                cf_ray: caller.request.cf_ray.as_deref(),
+                principal: caller.identity.principal(),
+                sub: &caller.identity.sub,
+                tool: &dispatched.tool,
+                arguments: dispatched.arguments.as_ref(),
+                upstream: dispatched.upstream.as_ref(),
+                duration: elapsed,
+                outcome: dispatched.outcome,
+            })
+            .await;
         self.metrics.record_mcp_request(
             "tools/call",
             self.metric_label(&dispatched.tool),

@@ -288,6 +288,11 @@ async fn audits_allowed_denied_and_failed_calls_without_secrets() {
         .await;
     let _ = fx.app.list_tools(&wrong_audience).await;
 
+    // The writer thread flushes as soon as its queue runs empty; give it that moment.
+    eventually(Duration::from_secs(5), || async {
+        std::fs::read_to_string(&audit_file).is_ok_and(|contents| contents.lines().count() >= 3)
+    })
+    .await;
     let contents = std::fs::read_to_string(&audit_file).unwrap();
     let events: Vec<Value> = contents
         .lines()
