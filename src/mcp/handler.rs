@@ -32,44 +32,36 @@ pub fn unknown_tool_error(name: &str) -> ErrorData {
     ErrorData::invalid_params(format!("unknown tool: {name}"), None)
 }
 
+/// Every message carries the identity the Access guard verified for the HTTP request that
+/// delivered it, and its request id: Streamable HTTP in the request parts rmcp-actix-web
+/// keeps, legacy SSE directly in the message's extensions (each `POST /message`, so a
+/// session never outlives a change of the caller's groups).
 #[derive(Clone)]
 pub struct McpHandler {
     registry: Arc<ToolRegistry>,
-    /// Set for legacy SSE sessions, which are bound to the identity that opened them;
-    /// Streamable HTTP requests carry their identity in the request extensions instead.
-    session_identity: Option<Arc<Identity>>,
 }
 
 impl McpHandler {
     pub fn new(registry: Arc<ToolRegistry>) -> Self {
-        Self {
-            registry,
-            session_identity: None,
-        }
+        Self { registry }
     }
 
-    pub fn for_session(registry: Arc<ToolRegistry>, identity: Arc<Identity>) -> Self {
-        Self {
-            registry,
-            session_identity: Some(identity),
-        }
+    fn from_request<T: Clone + Send + Sync + 'static>(
+        context: &RequestContext<RoleServer>,
+    ) -> Option<T> {
+        context.extensions.get::<T>().cloned().or_else(|| {
+            on_request_extensions(&context.extensions)
+                .and_then(|extensions| extensions.get::<T>())
+                .cloned()
+        })
     }
 
-    /// The HTTP request's id and Cf-Ray, or a fresh id for a legacy SSE message.
     fn request_info(&self, context: &RequestContext<RoleServer>) -> RequestInfo {
-        on_request_extensions(&context.extensions)
-            .and_then(|extensions| extensions.get::<RequestInfo>())
-            .cloned()
-            .unwrap_or_else(|| RequestInfo::new(None))
+        Self::from_request::<RequestInfo>(context).unwrap_or_else(|| RequestInfo::new(None))
     }
 
     fn identity(&self, context: &RequestContext<RoleServer>) -> Result<Arc<Identity>, ErrorData> {
-        if let Some(identity) = &self.session_identity {
-            return Ok(Arc::clone(identity));
-        }
-        on_request_extensions(&context.extensions)
-            .and_then(|extensions| extensions.get::<Arc<Identity>>())
-            .cloned()
+        Self::from_request::<Arc<Identity>>(context)
             // Unreachable behind the access guard; refuse rather than run anonymously.
             .ok_or_else(|| ErrorData::internal_error("request carries no verified identity", None))
     }

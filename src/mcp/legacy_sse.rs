@@ -13,7 +13,7 @@ use actix_web_lab::sse::{self, Sse};
 use futures::channel::mpsc;
 use futures::{SinkExt, Stream, StreamExt};
 use rand::RngCore;
-use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::model::{ClientJsonRpcMessage, GetExtensions, ServerJsonRpcMessage};
 use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::handler::McpHandler;
 use crate::access::Identity;
 use crate::admin::metrics::Metrics;
+use crate::telemetry::RequestInfo;
 use crate::tools::ToolRegistry;
 
 /// Messages buffered per direction before a slow peer applies backpressure.
@@ -186,7 +187,7 @@ pub async fn open_stream(request: HttpRequest, sessions: web::Data<SseSessions>)
         );
     }
 
-    let handler = McpHandler::for_session(Arc::clone(&sessions.registry), Arc::clone(&identity));
+    let handler = McpHandler::new(Arc::clone(&sessions.registry));
     let task_sessions = Arc::clone(&sessions);
     let task_session_id = session_id.clone();
     tokio::spawn(async move {
@@ -253,7 +254,8 @@ pub async fn post_message(
     else {
         return json_error(StatusCode::BAD_REQUEST, "invalid_session_id");
     };
-    let message: ClientJsonRpcMessage = match serde_json::from_slice::<serde_json::Value>(&body) {
+    let mut message: ClientJsonRpcMessage = match serde_json::from_slice::<serde_json::Value>(&body)
+    {
         Err(_) => return jsonrpc_error(-32700, "Parse error"),
         Ok(value) => match serde_json::from_value(value) {
             Ok(message) => message,
@@ -278,6 +280,15 @@ pub async fn post_message(
         session.last_activity = Instant::now();
         session.to_server.clone()
     };
+    // This POST's identity, verified now, decides this message: a caller whose groups
+    // changed since the stream opened gets the new groups' tools, on an open session too.
+    if let ClientJsonRpcMessage::Request(request_message) = &mut message {
+        let extensions = request_message.request.extensions_mut();
+        extensions.insert(identity);
+        if let Some(info) = request.extensions().get::<RequestInfo>() {
+            extensions.insert(info.clone());
+        }
+    }
     match to_server.send(message).await {
         Ok(()) => HttpResponse::Accepted().finish(),
         Err(_) => json_error(StatusCode::NOT_FOUND, "unknown_session"),

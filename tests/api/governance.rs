@@ -419,3 +419,27 @@ async fn metrics_expose_every_family_after_traffic() {
         assert!(metrics.contains(family), "missing {family}:\n{metrics}");
     }
 }
+
+#[actix_web::test]
+async fn made_up_tool_names_never_become_metric_labels() {
+    let fx = spawn_with_fixture(|settings| {
+        settings.limits.per_identity = Some(Rate::parse("1/h").unwrap());
+    })
+    .await;
+
+    for index in 0..1_000 {
+        let name = format!("made_up_{index}_{}", index * 7919 % 1000);
+        fx.app.call_tool(&fx.token, &name, json!({})).await;
+    }
+
+    let metrics = fx.app.metrics().await;
+    let series: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("tunnelgate_mcp_requests_total{"))
+        .collect();
+    assert!(
+        series.iter().all(|line| !line.contains("made_up_")),
+        "{series:?}"
+    );
+    assert!(series.len() <= 3, "{series:?}");
+}

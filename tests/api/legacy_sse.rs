@@ -289,3 +289,44 @@ async fn an_idle_session_is_reaped_and_its_stream_ends() {
         .await;
     assert_eq!(late.status(), StatusCode::NOT_FOUND);
 }
+
+#[actix_web::test]
+async fn each_message_is_decided_by_the_identity_that_posted_it() {
+    let fixture = crate::api_tools::spawn_with_fixture(|settings| {
+        settings.policy.default_access = tunnelgate::config::AccessClass::None;
+        settings.policy.groups_claim = Some("groups".into());
+        settings.policy.rules = vec![tunnelgate::config::PolicyRule {
+            email: None,
+            service: None,
+            group: Some("ops".into()),
+            tools: vec!["items_*".parse().unwrap()],
+            access: tunnelgate::config::AccessClass::Read,
+        }];
+    })
+    .await;
+    let in_ops = TokenBuilder::user("ada@example.com")
+        .claim("groups", json!(["ops"]))
+        .build();
+    // The same person after Access took her out of the group (a new token, same sub).
+    let removed_from_ops = TokenBuilder::user("ada@example.com")
+        .claim("groups", json!([]))
+        .claim("iat", json!(crate::issuer::now() - 1))
+        .build();
+    let app = &fixture.app;
+    let mut session = open(app, &in_ops).await;
+    session.initialize(app, &in_ops).await;
+    let call = |id: u64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": "items_list", "arguments": {}}})
+    };
+    session.post(app, &in_ops, call(2)).await;
+    let allowed = session.next_message().await;
+
+    let posted = session.post(app, &removed_from_ops, call(3)).await;
+    let refused = session.next_message().await;
+
+    assert!(allowed.get("result").is_some(), "{allowed}");
+    assert_eq!(posted.status(), StatusCode::ACCEPTED);
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    assert_eq!(refused["error"]["message"], "unknown tool: items_list");
+}
