@@ -80,6 +80,8 @@ const MAX_TRACKED_IDENTITIES: usize = 50_000;
 pub struct RateLimits {
     per_identity: Option<BucketShape>,
     identities: Mutex<HashMap<String, Bucket>>,
+    /// The most identities tracked at once (the table never grows past it).
+    max_identities: usize,
     upstream: Option<BucketShape>,
     upstream_bucket: Mutex<Option<Bucket>>,
 }
@@ -111,6 +113,7 @@ impl RateLimits {
         Self {
             per_identity: BucketShape::from_rate(per_identity, per_identity_burst),
             identities: Mutex::new(HashMap::new()),
+            max_identities: MAX_TRACKED_IDENTITIES,
             upstream: BucketShape::from_rate(upstream, upstream_burst),
             upstream_bucket: Mutex::new(None),
         }
@@ -126,10 +129,8 @@ impl RateLimits {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if buckets.len() >= MAX_TRACKED_IDENTITIES && !buckets.contains_key(caller) {
-            // A full bucket is the same as no bucket; forget those first.
-            let refill = Duration::from_secs_f64(shape.capacity / shape.per_second);
-            buckets.retain(|_, bucket| now.saturating_duration_since(bucket.updated) < refill);
+        if buckets.len() >= self.max_identities && !buckets.contains_key(caller) {
+            make_room(&mut buckets, shape, now, self.max_identities);
         }
         let bucket = buckets
             .entry(caller.to_string())
@@ -138,6 +139,20 @@ impl RateLimits {
             limit: LimitKind::PerIdentity,
             retry_after,
         })
+    }
+
+    #[cfg(test)]
+    fn with_max_identities(mut self, max_identities: usize) -> Self {
+        self.max_identities = max_identities;
+        self
+    }
+
+    #[cfg(test)]
+    fn tracked_identities(&self) -> usize {
+        match self.identities.lock() {
+            Ok(guard) => guard.len(),
+            Err(poisoned) => poisoned.into_inner().len(),
+        }
     }
 
     /// Takes one upstream call from the shared budget.
@@ -156,6 +171,31 @@ impl RateLimits {
             retry_after,
         })
     }
+}
+
+/// Frees room in a full identity table: buckets that have refilled go first (a full bucket
+/// is the same as no bucket); if that is not enough, the longest idle eighth goes, so a flood
+/// of new identities costs one sort per eighth of the table, never unbounded memory.
+fn make_room(
+    buckets: &mut HashMap<String, Bucket>,
+    shape: BucketShape,
+    now: Instant,
+    max_identities: usize,
+) {
+    let refill = Duration::from_secs_f64(shape.capacity / shape.per_second);
+    buckets.retain(|_, bucket| now.saturating_duration_since(bucket.updated) < refill);
+    if buckets.len() < max_identities {
+        return;
+    }
+    let evict = (max_identities / 8).max(1);
+    let mut by_age: Vec<Instant> = buckets.values().map(|bucket| bucket.updated).collect();
+    let (_, &mut newest_evicted, _) = by_age.select_nth_unstable(evict.saturating_sub(1));
+    let mut evicted = 0;
+    buckets.retain(|_, bucket| {
+        let goes = evicted < evict && bucket.updated <= newest_evicted;
+        evicted += usize::from(goes);
+        !goes
+    });
 }
 
 #[cfg(test)]
@@ -211,5 +251,37 @@ mod tests {
             assert!(limits.check_identity("ada").is_ok());
             assert!(limits.check_upstream().is_ok());
         }
+    }
+
+    #[test]
+    fn never_tracks_more_identities_than_its_cap() {
+        let limits = RateLimits::new(per_minute(5), None, Rate::Off, None).with_max_identities(100);
+
+        for index in 0..1_000 {
+            assert!(limits.check_identity(&format!("user-{index}")).is_ok());
+        }
+
+        assert!(limits.tracked_identities() <= 100);
+    }
+
+    #[test]
+    fn forgets_the_longest_idle_identities_first() {
+        let limits = RateLimits::new(per_minute(1), None, Rate::Off, None).with_max_identities(16);
+        assert!(limits.check_identity("busy").is_ok());
+        for index in 0..15 {
+            assert!(limits.check_identity(&format!("idle-{index}")).is_ok());
+        }
+
+        // "busy" is the oldest entry; refresh it so the idle ones are older.
+        std::thread::sleep(Duration::from_millis(5));
+        let _ = limits.check_identity("busy");
+        for index in 0..8 {
+            assert!(limits.check_identity(&format!("new-{index}")).is_ok());
+        }
+
+        assert!(
+            limits.check_identity("busy").is_err(),
+            "the active caller's empty bucket was forgotten"
+        );
     }
 }
