@@ -7,14 +7,16 @@ mod guard;
 mod identity;
 mod keys;
 mod rejection;
+mod source;
 mod token_cache;
 mod verifier;
 
-pub use certs::CertsFetcher;
+pub use certs::{CertsFetcher, FetchError, parse_certs};
 pub use groups::IdentityLookup;
 pub use guard::require_access;
 pub use identity::{Identity, IdentityKind};
 pub use keys::KeyCache;
+pub use source::{KeySource, SigningKeys};
 pub use verifier::AccessVerifier;
 
 /// The token issuer for a Zero Trust team, from any of the accepted spellings:

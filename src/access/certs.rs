@@ -1,13 +1,15 @@
 //! Fetching and parsing Cloudflare's certs document (`/cdn-cgi/access/certs`): bounded in
 //! time and size, keeping only RSA signing keys from `keys`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
+
+use super::source::{KeySource, SigningKeys};
 
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_CERTS_BYTES: usize = 1024 * 1024;
@@ -66,11 +68,7 @@ impl CertsFetcher {
         Ok(Self { client, url })
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    pub async fn fetch(&self) -> Result<HashMap<String, Arc<DecodingKey>>, FetchError> {
+    pub async fn fetch(&self) -> Result<SigningKeys, FetchError> {
         let response = self
             .client
             .get(&self.url)
@@ -99,11 +97,21 @@ impl CertsFetcher {
     }
 }
 
+impl KeySource for CertsFetcher {
+    fn fetch(&self) -> BoxFuture<'_, Result<SigningKeys, FetchError>> {
+        Box::pin(CertsFetcher::fetch(self))
+    }
+
+    fn describe(&self) -> String {
+        self.url.clone()
+    }
+}
+
 /// The RSA signing keys of a certs document, by `kid`.
-pub fn parse_certs(body: &[u8]) -> Result<HashMap<String, Arc<DecodingKey>>, FetchError> {
+pub fn parse_certs(body: &[u8]) -> Result<SigningKeys, FetchError> {
     let document: CertsDocument =
         serde_json::from_slice(body).map_err(|error| FetchError::Json(error.to_string()))?;
-    let keys: HashMap<String, Arc<DecodingKey>> = document
+    let keys: SigningKeys = document
         .keys
         .into_iter()
         .filter_map(|jwk| {
