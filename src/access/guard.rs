@@ -9,6 +9,7 @@ use actix_web::{Error, HttpMessage, web};
 
 use super::rejection::{AccessError, RejectReason};
 use super::verifier::AccessVerifier;
+use crate::telemetry::RequestInfo;
 
 /// The only place tunnelgate reads a token from. The `CF_Authorization` cookie is ignored
 /// on purpose (docs/security.md).
@@ -56,19 +57,22 @@ async fn verify_request(
 }
 
 fn log_denial(request: &ServiceRequest, error: AccessError) {
-    let cf_ray = request
-        .headers()
-        .get("Cf-Ray")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("-");
     let reason = match error {
         AccessError::Rejected(reason) => reason.as_str(),
         AccessError::KeysUnavailable => "keys_unavailable",
     };
     crate::audit::record_denied_request(request, reason);
+    // The request-id middleware has already read and checked `Cf-Ray`; reading the raw
+    // header here would log whatever a client put in it. Without that middleware in
+    // front, the same check is applied directly.
+    let extensions = request.extensions();
+    let cf_ray = match extensions.get::<RequestInfo>() {
+        Some(info) => info.cf_ray.as_deref(),
+        None => crate::telemetry::cf_ray(request.headers()),
+    };
     tracing::warn!(
         reason,
-        cf_ray,
+        cf_ray = cf_ray.unwrap_or("-"),
         method = %request.method(),
         path = request.path(),
         "access denied"
