@@ -15,8 +15,9 @@
 //! harness, and `verification_cost_smoke` runs a few iterations so it stays compiled and
 //! correct.
 //!
-//! Everything happens in this process on loopback: an RSA key, a certs document served on
-//! 127.0.0.1, tokens with Cloudflare's claims.
+//! Everything happens in this process, in memory: the library's dev issuer makes an RSA
+//! key and signs tokens with Cloudflare's claims, and the key cache loads its published
+//! keys through the `KeySource` seam, so no listener or socket is involved.
 
 // Tests and benchmarks may panic on a broken fixture; production code may not (Cargo.toml [lints]).
 #![allow(
@@ -26,18 +27,14 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rsa::pkcs1::EncodeRsaPrivateKey;
-use rsa::traits::PublicKeyParts;
+use jsonwebtoken::Algorithm;
 use serde_json::json;
-use tunnelgate::{AccessVerifier, CertsFetcher, KeyCache, Metrics};
+use tunnelgate::{
+    AccessVerifier, DevIssuer, KeyCache, KeySource, Metrics, SignatureKind, SigningKey,
+};
 
 const TEAM: &str = "bench";
 const ISSUER: &str = "https://bench.cloudflareaccess.com";
@@ -85,74 +82,37 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Serves the certs document to every connection on a loopback port; returns its URL.
-fn serve_certs(document: String) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding the certs listener");
-    let url = format!(
-        "http://{}/cdn-cgi/access/certs",
-        listener.local_addr().expect("certs address")
-    );
-    let response = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-        document.len(),
-        document
-    );
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut request = [0u8; 4096];
-            let _ = stream.read(&mut request);
-            let _ = stream.write_all(response.as_bytes());
-        }
-    });
-    url
+/// One fresh key under a fixed `kid`, published by a dev issuer for the bench team.
+fn new_issuer() -> Arc<DevIssuer> {
+    let key = SigningKey::generate_with_kid(KID).expect("generating an RSA key");
+    Arc::new(DevIssuer::with_keys(
+        TEAM,
+        AUDIENCE,
+        Arc::from(vec![key]),
+        &[0],
+    ))
 }
 
-struct Issuer {
-    key: EncodingKey,
-    certs: String,
-    public: rsa::RsaPublicKey,
-}
-
-impl Issuer {
-    fn generate() -> Self {
-        let mut rng = rsa::rand_core::OsRng;
-        let private = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("generating an RSA key");
-        let public = private.to_public_key();
-        let pem = private
-            .to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
-            .expect("encoding the RSA key");
-        let jwk = json!({
-            "kid": KID, "kty": "RSA", "alg": "RS256", "use": "sig",
-            "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
-            "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
-        });
-        Self {
-            key: EncodingKey::from_rsa_pem(pem.as_bytes()).expect("loading the RSA key"),
-            certs: json!({ "keys": [jwk] }).to_string(),
-            public,
-        }
-    }
-
-    /// A user token as Cloudflare issues them; `n` makes each one distinct.
-    fn token(&self, n: usize) -> String {
-        let now = unix_now();
-        let claims = json!({
-            "aud": [AUDIENCE],
-            "email": format!("user{n}@example.com"),
-            "exp": now + 3600,
-            "iat": now,
-            "nbf": now,
-            "iss": ISSUER,
-            "type": "app",
-            "identity_nonce": format!("nonce-{n}"),
-            "sub": format!("7335d417-61da-459d-899c-{n:012}"),
-            "country": "XX",
-        });
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(KID.to_string());
-        jsonwebtoken::encode(&header, &claims, &self.key).expect("signing a token")
-    }
+/// A user token as Cloudflare issues them; `n` makes each one distinct.
+fn token(issuer: &DevIssuer, n: usize) -> String {
+    let now = unix_now();
+    let serde_json::Value::Object(claims) = json!({
+        "aud": [AUDIENCE],
+        "email": format!("user{n}@example.com"),
+        "exp": now + 3600,
+        "iat": now,
+        "nbf": now,
+        "iss": ISSUER,
+        "type": "app",
+        "identity_nonce": format!("nonce-{n}"),
+        "sub": format!("7335d417-61da-459d-899c-{n:012}"),
+        "country": "XX",
+    }) else {
+        unreachable!("a JSON object literal")
+    };
+    let key = issuer.key(0).expect("the bench key");
+    key.sign(&key.header(), &claims, SignatureKind::Rs256)
+        .expect("signing a token")
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -176,14 +136,13 @@ fn run(plan: &Plan) -> Results {
         tunnelgate::issuer_for_team_domain(TEAM).as_deref(),
         Ok(ISSUER)
     );
-    let issuer = Issuer::generate();
-    let certs_url = serve_certs(issuer.certs.clone());
+    let issuer = new_issuer();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a Tokio runtime");
     let keys = Arc::new(KeyCache::new(
-        CertsFetcher::new(certs_url).expect("a certs client"),
+        Arc::clone(&issuer) as Arc<dyn KeySource>,
         Duration::from_secs(30),
         Arc::new(Metrics::new()),
     ));
@@ -192,7 +151,7 @@ fn run(plan: &Plan) -> Results {
 
     let started = Instant::now();
     let tokens: Vec<String> = (0..plan.uncached_tokens + 1)
-        .map(|n| issuer.token(n))
+        .map(|n| token(&issuer, n))
         .collect();
     eprintln!(
         "signed {} tokens of {} bytes in {:.1} s",
@@ -280,11 +239,11 @@ fn run(plan: &Plan) -> Results {
     }
 
     // For reference: jsonwebtoken's RS256 decode alone, the floor of the uncached path.
-    let decoding = jsonwebtoken::DecodingKey::from_rsa_components(
-        &URL_SAFE_NO_PAD.encode(issuer.public.n().to_bytes_be()),
-        &URL_SAFE_NO_PAD.encode(issuer.public.e().to_bytes_be()),
-    )
-    .expect("decoding key");
+    // The same key the cache holds, straight from the issuer's certs.
+    let published = runtime
+        .block_on(issuer.fetch())
+        .expect("the issuer's certs");
+    let decoding = Arc::clone(published.get(KID).expect("the bench key is published"));
     let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
     validation.set_audience(&[AUDIENCE]);
     validation.set_issuer(&[ISSUER]);

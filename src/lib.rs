@@ -33,5 +33,13 @@ pub use startup::Application;
 pub use telemetry::init as init_tracing;
 
 // The Access verification benchmark drives the verifier directly.
-pub use access::{AccessVerifier, CertsFetcher, KeyCache, issuer_for_team_domain};
+pub use access::{AccessVerifier, KeyCache};
 pub use admin::metrics::Metrics;
+pub use config::issuer_for_team_domain;
+
+// Test and benchmark surface: the dev issuer with its test hooks (shared keys, rotation,
+// failing certs, fetch counter, signing of any header and claims) and the key-source seam
+// it plugs into, so the integration tests and the bench use the issuer `tunnelgate dev`
+// runs instead of keeping their own.
+pub use access::{FetchError, KeySource, SigningKeys};
+pub use dev::issuer::{DevIssuer, IssuerError, JsonObject, SHARED_KIDS, SignatureKind, SigningKey};

@@ -44,7 +44,7 @@ impl Application {
             .certs_url()
             .unwrap_or_else(|| format!("{issuer}/cdn-cgi/access/certs"));
         let keys = Arc::new(KeyCache::new(
-            CertsFetcher::new(certs_url.clone()).context("building the certs client")?,
+            Arc::new(CertsFetcher::new(certs_url.clone()).context("building the certs client")?),
             settings.access.unknown_kid_cooldown,
             Arc::clone(&metrics),
         ));

@@ -51,6 +51,16 @@ fn short_id() -> String {
     id.chars().take(16).collect()
 }
 
+/// The request's `Cf-Ray`, if it looks like one. The header is client-controlled when a
+/// request does not come through Cloudflare, so anything long or with control characters
+/// is dropped rather than copied into logs and audit lines.
+pub fn cf_ray(headers: &actix_web::http::header::HeaderMap) -> Option<&str> {
+    headers
+        .get("Cf-Ray")
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| value.len() <= 64 && value.bytes().all(|b| b.is_ascii_graphic()))
+}
+
 /// Middleware: gives every request a [`RequestInfo`] and a span carrying its id.
 pub async fn assign_request_id(
     request: actix_web::dev::ServiceRequest,
@@ -58,12 +68,7 @@ pub async fn assign_request_id(
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     use actix_web::HttpMessage;
     use tracing::Instrument;
-    let cf_ray = request
-        .headers()
-        .get("Cf-Ray")
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| value.len() <= 64 && value.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_string);
+    let cf_ray = cf_ray(request.headers()).map(str::to_string);
     let info = RequestInfo::new(cf_ray);
     let span = tracing::info_span!(
         "request",
@@ -73,4 +78,41 @@ pub async fn assign_request_id(
     );
     request.extensions_mut().insert(info);
     next.call(request).instrument(span).await
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+
+    use super::cf_ray;
+
+    fn headers_with_ray(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HeaderName::from_static("cf-ray"),
+            HeaderValue::from_str(value).unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn reads_a_cf_ray_as_cloudflare_sends_it() {
+        let headers = headers_with_ray("8f1e2d3c4b5a6978-AMS");
+
+        assert_eq!(cf_ray(&headers), Some("8f1e2d3c4b5a6978-AMS"));
+    }
+
+    #[test]
+    fn drops_a_cf_ray_that_is_too_long_or_holds_spaces() {
+        let too_long = headers_with_ray(&"a".repeat(65));
+        let spaced = headers_with_ray("8f1e2d3c 4b5a6978-AMS");
+
+        assert_eq!(cf_ray(&too_long), None);
+        assert_eq!(cf_ray(&spaced), None);
+    }
+
+    #[test]
+    fn has_no_cf_ray_when_the_header_is_absent() {
+        assert_eq!(cf_ray(&HeaderMap::new()), None);
+    }
 }

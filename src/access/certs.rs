@@ -1,30 +1,18 @@
 //! Fetching and parsing Cloudflare's certs document (`/cdn-cgi/access/certs`): bounded in
 //! time and size, keeping only RSA signing keys from `keys`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
+use super::source::{FetchError, KeySource, SigningKeys};
+
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_CERTS_BYTES: usize = 1024 * 1024;
-
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error("certs request failed: {0}")]
-    Transport(String),
-    #[error("certs endpoint answered HTTP {0}")]
-    Status(u16),
-    #[error("certs document is larger than {MAX_CERTS_BYTES} bytes")]
-    TooLarge,
-    #[error("certs document is not valid JSON: {0}")]
-    Json(String),
-    #[error("certs document holds no usable RSA signing key")]
-    NoUsableKeys,
-}
 
 /// Cloudflare's certs JSON. `public_cert`/`public_certs` carry the same keys as PEM
 /// certificates; they are accepted and ignored because `keys` is authoritative.
@@ -66,11 +54,7 @@ impl CertsFetcher {
         Ok(Self { client, url })
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    pub async fn fetch(&self) -> Result<HashMap<String, Arc<DecodingKey>>, FetchError> {
+    pub async fn fetch(&self) -> Result<SigningKeys, FetchError> {
         let response = self
             .client
             .get(&self.url)
@@ -84,14 +68,14 @@ impl CertsFetcher {
             .content_length()
             .is_some_and(|length| length > MAX_CERTS_BYTES as u64)
         {
-            return Err(FetchError::TooLarge);
+            return Err(FetchError::TooLarge(MAX_CERTS_BYTES));
         }
         let mut body = Vec::new();
         let mut chunks = response.bytes_stream();
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(|error| FetchError::Transport(error.to_string()))?;
             if body.len() + chunk.len() > MAX_CERTS_BYTES {
-                return Err(FetchError::TooLarge);
+                return Err(FetchError::TooLarge(MAX_CERTS_BYTES));
             }
             body.extend_from_slice(&chunk);
         }
@@ -99,11 +83,21 @@ impl CertsFetcher {
     }
 }
 
+impl KeySource for CertsFetcher {
+    fn fetch(&self) -> BoxFuture<'_, Result<SigningKeys, FetchError>> {
+        Box::pin(CertsFetcher::fetch(self))
+    }
+
+    fn describe(&self) -> String {
+        self.url.clone()
+    }
+}
+
 /// The RSA signing keys of a certs document, by `kid`.
-pub fn parse_certs(body: &[u8]) -> Result<HashMap<String, Arc<DecodingKey>>, FetchError> {
+pub fn parse_certs(body: &[u8]) -> Result<SigningKeys, FetchError> {
     let document: CertsDocument =
         serde_json::from_slice(body).map_err(|error| FetchError::Json(error.to_string()))?;
-    let keys: HashMap<String, Arc<DecodingKey>> = document
+    let keys: SigningKeys = document
         .keys
         .into_iter()
         .filter_map(|jwk| {

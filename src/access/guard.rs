@@ -7,8 +7,10 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 
+use super::identity::Identity;
 use super::rejection::{AccessError, RejectReason};
 use super::verifier::AccessVerifier;
+use crate::telemetry::RequestInfo;
 
 /// The only place tunnelgate reads a token from. The `CF_Authorization` cookie is ignored
 /// on purpose (docs/security.md).
@@ -39,7 +41,7 @@ pub async fn require_access(
 async fn verify_request(
     verifier: &AccessVerifier,
     request: &ServiceRequest,
-) -> Result<Arc<super::Identity>, AccessError> {
+) -> Result<Arc<Identity>, AccessError> {
     let mut values = request.headers().get_all(ACCESS_JWT_HEADER);
     let Some(value) = values.next() else {
         return Err(AccessError::Rejected(RejectReason::Missing));
@@ -56,19 +58,22 @@ async fn verify_request(
 }
 
 fn log_denial(request: &ServiceRequest, error: AccessError) {
-    let cf_ray = request
-        .headers()
-        .get("Cf-Ray")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("-");
     let reason = match error {
         AccessError::Rejected(reason) => reason.as_str(),
         AccessError::KeysUnavailable => "keys_unavailable",
     };
     crate::audit::record_denied_request(request, reason);
+    // The request-id middleware has already read and checked `Cf-Ray`; reading the raw
+    // header here would log whatever a client put in it. Without that middleware in
+    // front, the same check is applied directly.
+    let extensions = request.extensions();
+    let cf_ray = match extensions.get::<RequestInfo>() {
+        Some(info) => info.cf_ray.as_deref(),
+        None => crate::telemetry::cf_ray(request.headers()),
+    };
     tracing::warn!(
         reason,
-        cf_ray,
+        cf_ray = cf_ray.unwrap_or("-"),
         method = %request.method(),
         path = request.path(),
         "access denied"

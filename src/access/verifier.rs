@@ -229,3 +229,224 @@ fn classify(kind: &ErrorKind) -> RejectReason {
         _ => RejectReason::Malformed,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The checks on one token, against keys the dev issuer hands out in memory.
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::access::source::KeySource;
+    use crate::admin::metrics::Metrics;
+    use crate::dev::issuer::{DevIssuer, SignatureKind};
+
+    const AUDIENCE: &str = "unit-audience";
+
+    struct Fixture {
+        issuer: Arc<DevIssuer>,
+        keys: Arc<KeyCache>,
+        verifier: AccessVerifier,
+    }
+
+    /// Keys 0 and 1 of the shared set exist; `published` says which the issuer lists. The
+    /// cache has loaded them, and the verifier allows 60 s of clock skew.
+    async fn fixture(published: &[usize]) -> Fixture {
+        let issuer = Arc::new(
+            DevIssuer::with_shared_keys("unitteam", AUDIENCE, published)
+                .expect("the shared test keys"),
+        );
+        let keys = Arc::new(KeyCache::new(
+            Arc::clone(&issuer) as Arc<dyn KeySource>,
+            Duration::from_secs(60),
+            Arc::new(Metrics::new()),
+        ));
+        keys.refresh().await.expect("the issuer's keys load");
+        let verifier = AccessVerifier::new(
+            Arc::clone(&keys),
+            issuer.issuer(),
+            vec![AUDIENCE.to_string()],
+            Duration::from_secs(60),
+            100,
+        );
+        Fixture {
+            issuer,
+            keys,
+            verifier,
+        }
+    }
+
+    fn rejected(reason: RejectReason) -> AccessError {
+        AccessError::Rejected(reason)
+    }
+
+    #[tokio::test]
+    async fn accepts_a_user_token_the_issuer_signed() {
+        let fixture = fixture(&[0]).await;
+        let token = fixture.issuer.user_token("ada@example.com", None).unwrap();
+
+        let identity = fixture.verifier.verify(&token).await.unwrap();
+
+        assert_eq!(identity.kind, IdentityKind::User);
+        assert_eq!(identity.email.as_deref(), Some("ada@example.com"));
+        assert_eq!(identity.audience, AUDIENCE);
+    }
+
+    #[tokio::test]
+    async fn accepts_a_service_token_by_its_client_id() {
+        let fixture = fixture(&[0]).await;
+        let token = fixture.issuer.service_token("ci-bot.access", None).unwrap();
+
+        let identity = fixture.verifier.verify(&token).await.unwrap();
+
+        assert_eq!(identity.kind, IdentityKind::Service);
+        assert_eq!(identity.common_name.as_deref(), Some("ci-bot.access"));
+    }
+
+    #[tokio::test]
+    async fn rejects_a_token_for_another_audience() {
+        let fixture = fixture(&[0]).await;
+        let token = fixture
+            .issuer
+            .user_token("ada@example.com", Some("someone-elses-app"))
+            .unwrap();
+
+        let verified = fixture.verifier.verify(&token).await;
+
+        assert_eq!(verified.unwrap_err(), rejected(RejectReason::WrongAudience));
+    }
+
+    #[tokio::test]
+    async fn rejects_a_token_from_another_issuer() {
+        let fixture = fixture(&[0]).await;
+        let mut claims = fixture.issuer.user_claims("ada@example.com", None);
+        claims.insert(
+            "iss".into(),
+            json!("https://otherteam.cloudflareaccess.com"),
+        );
+        let token = fixture.issuer.token(&claims).unwrap();
+
+        let verified = fixture.verifier.verify(&token).await;
+
+        assert_eq!(verified.unwrap_err(), rejected(RejectReason::WrongIssuer));
+    }
+
+    #[tokio::test]
+    async fn rejects_a_token_expired_beyond_the_leeway() {
+        let fixture = fixture(&[0]).await;
+        let mut claims = fixture.issuer.user_claims("ada@example.com", None);
+        claims.insert("exp".into(), json!(unix_now() - 600));
+        let token = fixture.issuer.token(&claims).unwrap();
+
+        let verified = fixture.verifier.verify(&token).await;
+
+        assert_eq!(verified.unwrap_err(), rejected(RejectReason::Expired));
+    }
+
+    #[tokio::test]
+    async fn rejects_a_token_signed_by_an_unpublished_key() {
+        let fixture = fixture(&[0]).await;
+        let claims = fixture.issuer.user_claims("ada@example.com", None);
+        let unpublished = fixture.issuer.key(1).unwrap();
+        let token = unpublished
+            .sign(&unpublished.header(), &claims, SignatureKind::Rs256)
+            .unwrap();
+
+        let verified = fixture.verifier.verify(&token).await;
+
+        assert_eq!(verified.unwrap_err(), rejected(RejectReason::UnknownKey));
+    }
+
+    #[tokio::test]
+    async fn rejects_a_token_signed_by_another_key_under_a_published_kid() {
+        let fixture = fixture(&[0]).await;
+        let claims = fixture.issuer.user_claims("ada@example.com", None);
+        let published_header = fixture.issuer.key(0).unwrap().header();
+        let token = fixture
+            .issuer
+            .sign(1, &published_header, &claims, SignatureKind::Rs256)
+            .unwrap();
+
+        let verified = fixture.verifier.verify(&token).await;
+
+        assert_eq!(verified.unwrap_err(), rejected(RejectReason::BadSignature));
+    }
+
+    #[tokio::test]
+    async fn rejects_hs256_keyed_with_the_public_key() {
+        let fixture = fixture(&[0]).await;
+        let claims = fixture.issuer.user_claims("ada@example.com", None);
+        let mut header = fixture.issuer.key(0).unwrap().header();
+        header.insert("alg".into(), json!("HS256"));
+        let token = fixture
+            .issuer
+            .sign(0, &header, &claims, SignatureKind::Hs256WithPublicKey)
+            .unwrap();
+
+        let verified = fixture.verifier.verify(&token).await;
+
+        assert_eq!(verified.unwrap_err(), rejected(RejectReason::BadSignature));
+    }
+
+    #[tokio::test]
+    async fn reports_keys_unavailable_before_the_first_key_set_loads() {
+        let issuer = Arc::new(DevIssuer::with_shared_keys("unitteam", AUDIENCE, &[0]).unwrap());
+        let keys = Arc::new(KeyCache::new(
+            Arc::clone(&issuer) as Arc<dyn KeySource>,
+            Duration::from_secs(60),
+            Arc::new(Metrics::new()),
+        ));
+        let verifier = AccessVerifier::new(
+            keys,
+            issuer.issuer(),
+            vec![AUDIENCE.to_string()],
+            Duration::from_secs(60),
+            100,
+        );
+        let token = issuer.user_token("ada@example.com", None).unwrap();
+
+        let verified = verifier.verify(&token).await;
+
+        assert_eq!(verified.unwrap_err(), AccessError::KeysUnavailable);
+    }
+
+    #[tokio::test]
+    async fn serves_a_repeated_token_from_the_cache() {
+        let fixture = fixture(&[0]).await;
+        let token = fixture.issuer.user_token("ada@example.com", None).unwrap();
+        let first = fixture.verifier.verify(&token).await.unwrap();
+
+        let second = fixture.verifier.verify(&token).await.unwrap();
+
+        // The very same identity: the token was not parsed or checked a second time.
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(fixture.issuer.fetches(), 1);
+    }
+
+    #[tokio::test]
+    async fn verifies_a_cached_token_again_after_the_key_set_changes() {
+        let fixture = fixture(&[0]).await;
+        let token = fixture.issuer.user_token("ada@example.com", None).unwrap();
+        let before = fixture.verifier.verify(&token).await.unwrap();
+        fixture.issuer.publish(&[0, 1]);
+        fixture.keys.refresh().await.unwrap();
+
+        let after = fixture.verifier.verify(&token).await.unwrap();
+
+        assert!(!Arc::ptr_eq(&before, &after));
+        assert_eq!(before, after);
+    }
+
+    #[tokio::test]
+    async fn refuses_a_cached_token_once_its_key_is_withdrawn() {
+        let fixture = fixture(&[0, 1]).await;
+        let token = fixture.issuer.user_token("ada@example.com", None).unwrap();
+        fixture.verifier.verify(&token).await.unwrap();
+        fixture.issuer.publish(&[1]);
+        fixture.keys.refresh().await.unwrap();
+
+        let verified = fixture.verifier.verify(&token).await;
+
+        assert_eq!(verified.unwrap_err(), rejected(RejectReason::UnknownKey));
+    }
+}
