@@ -154,7 +154,8 @@ fn parses_addresses_urls_headers_and_globs_once_into_typed_values() {
     let settings = Settings::load_from(Some(file.path()), env(&[])).unwrap();
 
     assert!(matches!(settings.upstream.spec, Some(SpecSource::Url(_))));
-    assert_eq!(settings.upstream.token_header.0.as_str(), "x-api-key");
+    assert_eq!(settings.upstream.token_header.name().as_str(), "x-api-key");
+    assert_eq!(settings.upstream.token_header.to_string(), "X-Api-Key");
     assert_eq!(settings.upstream.headers.0[0].1, "acme");
     assert!(
         settings.tools.include[0]

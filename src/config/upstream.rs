@@ -55,7 +55,7 @@ impl Default for UpstreamSettings {
             base_url: None,
             token: None,
             token_file: None,
-            token_header: HeaderNameText(http::header::AUTHORIZATION),
+            token_header: HeaderNameText::authorization(),
             headers: HeaderList::default(),
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),

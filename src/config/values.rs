@@ -302,22 +302,43 @@ impl fmt::Display for Origin {
     }
 }
 
-/// An HTTP header name.
+/// An HTTP header name, kept as written for display (`Authorization`, not `authorization`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderNameText(pub HeaderName);
+pub struct HeaderNameText {
+    written: String,
+    name: HeaderName,
+}
+
+impl HeaderNameText {
+    pub fn name(&self) -> &HeaderName {
+        &self.name
+    }
+
+    /// `Authorization`, the default token header.
+    pub fn authorization() -> Self {
+        Self {
+            written: "Authorization".to_owned(),
+            name: http::header::AUTHORIZATION,
+        }
+    }
+}
 
 impl FromStr for HeaderNameText {
     type Err = String;
     fn from_str(raw: &str) -> Result<Self, String> {
-        HeaderName::from_bytes(raw.trim().as_bytes())
-            .map(Self)
+        let written = raw.trim();
+        HeaderName::from_bytes(written.as_bytes())
+            .map(|name| Self {
+                written: written.to_owned(),
+                name,
+            })
             .map_err(|_| format!("\"{raw}\" is not a valid header name"))
     }
 }
 
 impl fmt::Display for HeaderNameText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0.as_str())
+        f.write_str(&self.written)
     }
 }
 

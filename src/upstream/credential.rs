@@ -20,7 +20,7 @@ pub fn credential_header(settings: &Settings) -> anyhow::Result<Option<(HeaderNa
     let Some(token) = token.filter(|token| !token.is_empty()) else {
         return Ok(None);
     };
-    let name = settings.upstream.token_header.0.clone();
+    let name = settings.upstream.token_header.name().clone();
     let value = if name == http::header::AUTHORIZATION {
         format!("Bearer {token}")
     } else {
