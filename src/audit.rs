@@ -3,11 +3,13 @@
 //! flushes whenever its queue runs empty. Tokens and the upstream credential never appear;
 //! arguments appear as a SHA-256 digest unless configured otherwise.
 
+mod denials;
 mod writer;
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -52,6 +54,14 @@ struct Event<'a> {
     outcome: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
+    /// Denials: the client address (`Cf-Connecting-IP`, else the peer) and the path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<&'a str>,
+    /// Denials folded into this event (identical ones within a second); absent means one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
 }
 
 /// One tool call, as the registry saw it.
@@ -71,6 +81,7 @@ pub struct ToolCallRecord<'a> {
 pub struct Auditor {
     /// `None` when the trail goes nowhere (`audit.stdout = false` and no file).
     writer: Option<writer::AuditWriter>,
+    denials: denials::DenialFolder,
     include_arguments: bool,
     redact_keys: Vec<String>,
 }
@@ -88,6 +99,7 @@ impl Auditor {
         };
         Ok(Self {
             writer,
+            denials: denials::DenialFolder::default(),
             include_arguments: settings.include_arguments,
             redact_keys: settings
                 .redact_keys
@@ -135,36 +147,80 @@ impl Auditor {
             duration_ms: record.duration.as_secs_f64() * 1000.0,
             outcome: record.outcome.as_str(),
             reason: None,
+            source: None,
+            path: None,
+            count: None,
         });
         if let Some(line) = line {
             writer.write(line).await;
         }
     }
 
-    /// A request refused before reaching any tool (Access check, allowlist).
-    pub fn denied(&self, request_id: &str, cf_ray: Option<&str>, reason: &str, duration: Duration) {
+    /// A request refused before reaching any tool (Access check, allowlist). Identical
+    /// denials within a second are folded into one event with a count.
+    pub fn denied(&self, denial: Denial<'_>) {
         let Some(writer) = &self.writer else {
             return;
         };
-        let line = encode(&Event {
+        let key = denials::DenialKey {
+            reason: denial.reason.to_owned(),
+            source: denial.source.to_owned(),
+            path: denial.path.to_owned(),
+        };
+        let denials::Verdict::Record { closed } = self.denials.denial(key, Instant::now()) else {
+            return;
+        };
+        for line in closed.iter().filter_map(folded_event) {
+            writer.write_detached(line);
+        }
+        if let Some(line) = encode(&Event {
             time: now(),
             target: AUDIT_TARGET,
             event: "access_denied",
-            request_id,
-            cf_ray,
+            request_id: denial.request_id,
+            cf_ray: denial.cf_ray,
             principal: None,
             sub: None,
             tool: None,
             arguments_sha256: None,
             arguments: None,
             upstream: None,
-            duration_ms: duration.as_secs_f64() * 1000.0,
+            duration_ms: denial.duration.as_secs_f64() * 1000.0,
             outcome: "denied",
-            reason: Some(reason),
-        });
-        if let Some(line) = line {
+            reason: Some(denial.reason),
+            source: Some(denial.source),
+            path: Some(denial.path),
+            count: None,
+        }) {
             writer.write_detached(line);
         }
+    }
+
+    /// Records the folded denials of every window that has ended (all of them on shutdown).
+    pub async fn close_denial_windows(&self, everything: bool) {
+        let Some(writer) = &self.writer else {
+            return;
+        };
+        for line in self
+            .denials
+            .close_windows(Instant::now(), everything)
+            .iter()
+            .filter_map(folded_event)
+        {
+            writer.write(line).await;
+        }
+    }
+
+    /// Closes ended denial windows once a window's length, for as long as it runs.
+    pub fn spawn_denial_sweeper(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let auditor = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(denials::FOLD_WINDOW);
+            loop {
+                ticks.tick().await;
+                auditor.close_denial_windows(false).await;
+            }
+        })
     }
 
     fn redact(&self, value: &Value) -> Value {
@@ -191,6 +247,39 @@ impl Auditor {
             other => other.clone(),
         }
     }
+}
+
+/// One request refused before any tool.
+pub struct Denial<'a> {
+    pub request_id: &'a str,
+    pub cf_ray: Option<&'a str>,
+    pub reason: &'a str,
+    pub source: &'a str,
+    pub path: &'a str,
+    pub duration: Duration,
+}
+
+/// The event for denials folded together.
+fn folded_event(folded: &denials::Folded) -> Option<Vec<u8>> {
+    encode(&Event {
+        time: now(),
+        target: AUDIT_TARGET,
+        event: "access_denied",
+        request_id: "-",
+        cf_ray: None,
+        principal: None,
+        sub: None,
+        tool: None,
+        arguments_sha256: None,
+        arguments: None,
+        upstream: None,
+        duration_ms: 0.0,
+        outcome: "denied",
+        reason: Some(&folded.key.reason),
+        source: Some(&folded.key.source),
+        path: Some(&folded.key.path),
+        count: Some(folded.count),
+    })
 }
 
 /// One event as a JSON line.
@@ -229,13 +318,29 @@ pub fn record_denied_request(request: &actix_web::dev::ServiceRequest, reason: &
     if let Some(auditor) = request.app_data::<actix_web::web::Data<Auditor>>() {
         let extensions = request.extensions();
         let info = extensions.get::<crate::telemetry::RequestInfo>();
-        auditor.denied(
-            info.map_or("-", |info| info.request_id.as_str()),
-            info.and_then(|info| info.cf_ray.as_deref()),
+        let source = client_address(request);
+        auditor.denied(Denial {
+            request_id: info.map_or("-", |info| info.request_id.as_str()),
+            cf_ray: info.and_then(|info| info.cf_ray.as_deref()),
             reason,
-            info.map_or(Duration::ZERO, |info| info.started.elapsed()),
-        );
+            source: &source,
+            path: request.path(),
+            duration: info.map_or(Duration::ZERO, |info| info.started.elapsed()),
+        });
     }
+}
+
+/// The client as Cloudflare saw it (`Cf-Connecting-IP`, when it parses as an address), else
+/// the connection's peer (cloudflared, on the LAN).
+fn client_address(request: &actix_web::dev::ServiceRequest) -> String {
+    request
+        .headers()
+        .get("cf-connecting-ip")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<std::net::IpAddr>().ok())
+        .map(|address| address.to_string())
+        .or_else(|| request.peer_addr().map(|peer| peer.ip().to_string()))
+        .unwrap_or_else(|| "-".to_owned())
 }
 
 #[cfg(test)]
@@ -248,6 +353,7 @@ mod tests {
     fn redacts_configured_keys_at_any_depth() {
         let auditor = Auditor {
             writer: None,
+            denials: denials::DenialFolder::default(),
             include_arguments: true,
             redact_keys: vec!["token".into(), "password".into()],
         };

@@ -24,6 +24,7 @@ pub struct Application {
     admin_address: SocketAddr,
     background: Vec<tokio::task::JoinHandle<()>>,
     auditor: Arc<Auditor>,
+    sessions: Arc<SseSessions>,
 }
 
 impl Application {
@@ -125,6 +126,7 @@ impl Application {
             settings.server.sse_idle_timeout,
         ));
         background.push(sessions.spawn_reaper());
+        background.push(auditor.spawn_denial_sweeper());
 
         let mcp_listener = TcpListener::bind(settings.server.bind.0)
             .with_context(|| format!("server.bind: cannot listen on {}", settings.server.bind))?;
@@ -165,7 +167,10 @@ impl Application {
             }
         })
         .keep_alive(settings.server.keep_alive)
-        .shutdown_timeout(10)
+        // Signals are ours (see run_until_stopped): SSE streams close first, then calls in
+        // flight get the grace period.
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_grace.as_secs())
         .listen(mcp_listener)?
         .run();
 
@@ -177,6 +182,7 @@ impl Application {
                 .configure(admin::routes)
         })
         .workers(1)
+        .disable_signals()
         .shutdown_timeout(5)
         .listen(admin_listener)?
         .run();
@@ -195,6 +201,7 @@ impl Application {
             admin_address,
             background,
             auditor,
+            sessions,
         })
     }
 
@@ -214,15 +221,52 @@ impl Application {
         self.admin_address
     }
 
-    /// Serves until a shutdown signal (SIGINT/SIGTERM) stops both listeners.
+    /// Serves until SIGTERM (what `docker compose down` sends) or SIGINT. Then: stop
+    /// accepting, close the legacy SSE streams, let calls in flight finish within
+    /// `server.shutdown_grace`, flush the audit trail, and return.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = futures::future::try_join(self.mcp_server, self.admin_server).await;
+        let mcp = self.mcp_server.handle();
+        let admin = self.admin_server.handle();
+        let mut servers = Box::pin(futures::future::try_join(
+            self.mcp_server,
+            self.admin_server,
+        ));
+        let result = tokio::select! {
+            result = &mut servers => result,
+            signal = shutdown_signal() => {
+                tracing::info!(signal, "shutting down: finishing the calls in flight");
+                self.sessions.close_all();
+                // The servers' futures carry out the stop: poll them while asking.
+                let stopping = futures::future::join(mcp.stop(true), admin.stop(true));
+                futures::future::join(servers, stopping).await.0
+            }
+        };
         for task in self.background {
             task.abort();
         }
         // Every request has finished; what they recorded reaches the disk before exit.
+        self.auditor.close_denial_windows(true).await;
         self.auditor.flush().await;
+        tracing::info!("stopped");
         result.map(|_| ())
+    }
+}
+
+/// Waits for SIGTERM or SIGINT and names it; never returns if neither can be listened for.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut terminate), Ok(mut interrupt)) => tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        },
+        _ => {
+            tracing::error!("cannot listen for SIGTERM/SIGINT; stop the process with SIGKILL");
+            std::future::pending().await
+        }
     }
 }
 

@@ -105,3 +105,132 @@ fn healthcheck_fails_when_nothing_listens() {
 
     assert!(!output.status.success());
 }
+
+/// A free loopback port (bound, then released for the server to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An upstream whose one operation answers after two seconds.
+fn slow_upstream() -> (String, actix_web::dev::Server) {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let document = serde_json::json!({
+        "openapi": "3.0.3", "info": {"title": "slow", "version": "1"},
+        "paths": {"/slow": {"get": {"operationId": "slow:get", "responses": {"200": {"description": "ok"}}}}}
+    });
+    let server = HttpServer::new(move || {
+        let document = document.clone();
+        App::new()
+            .route(
+                "/openapi.json",
+                web::get().to(move || {
+                    let document = document.clone();
+                    async move { HttpResponse::Ok().json(document) }
+                }),
+            )
+            .route(
+                "/slow",
+                web::get().to(|| async {
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    HttpResponse::Ok().json(serde_json::json!({"done": true}))
+                }),
+            )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    (url, server)
+}
+
+#[actix_web::test]
+async fn sigterm_lets_a_call_in_flight_finish_audits_it_and_exits_0() {
+    let issuer = std::sync::Arc::new(tunnelgate::DevIssuer::generate("shutdown", "aud-1").unwrap());
+    let issuer_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer_url = format!("http://{}", issuer_listener.local_addr().unwrap());
+    actix_web::rt::spawn(
+        std::sync::Arc::clone(&issuer)
+            .serve(issuer_listener)
+            .unwrap(),
+    );
+    let (upstream_url, upstream) = slow_upstream();
+    actix_web::rt::spawn(upstream);
+    let directory = tempfile::tempdir().unwrap();
+    let audit_file = directory.path().join("audit.jsonl");
+    let (port, admin_port) = (free_port(), free_port());
+    let mut server = tunnelgate()
+        .arg("serve")
+        .env("TUNNELGATE__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("TUNNELGATE__ADMIN__BIND", format!("127.0.0.1:{admin_port}"))
+        .env("TUNNELGATE__ACCESS__TEAM_DOMAIN", "shutdown")
+        .env("TUNNELGATE__ACCESS__AUDIENCES", "aud-1")
+        .env(
+            "TUNNELGATE__ACCESS__CERTS_URL",
+            format!("{issuer_url}/cdn-cgi/access/certs"),
+        )
+        .env(
+            "TUNNELGATE__UPSTREAM__SPEC",
+            format!("{upstream_url}/openapi.json"),
+        )
+        .env("TUNNELGATE__UPSTREAM__BASE_URL", &upstream_url)
+        .env("TUNNELGATE__AUDIT__FILE", &audit_file)
+        .env("TUNNELGATE__AUDIT__STDOUT", "false")
+        .env("TUNNELGATE__STATE_DIR", directory.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..200 {
+        let answer = http
+            .get(format!("http://127.0.0.1:{admin_port}/readyz"))
+            .send()
+            .await;
+        if answer.is_ok_and(|answer| answer.status() == 200) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the server never became ready");
+    let token = issuer.user_token("ada@example.com", None).unwrap();
+    let call = http
+        .post(format!("http://127.0.0.1:{port}/mcp"))
+        .header("Cf-Access-Jwt-Assertion", token)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2025-06-18")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow_get","arguments":{}}}"#)
+        .send();
+    let in_flight = actix_web::rt::spawn(call);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    let signalled = unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
+    let answer = in_flight.await.unwrap().unwrap();
+    let status = answer.status();
+    let body = answer.text().await.unwrap();
+    let exit = tokio::task::spawn_blocking(move || server.wait())
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(signalled, 0);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#"\"done\":true"#), "{body}");
+    assert_eq!(exit.code(), Some(0), "the server did not exit cleanly");
+    let audit = std::fs::read_to_string(&audit_file).unwrap();
+    let calls: Vec<&str> = audit
+        .lines()
+        .filter(|line| line.contains("\"tool_call\""))
+        .collect();
+    assert_eq!(calls.len(), 1, "{audit}");
+    assert!(calls[0].contains("\"slow_get\""), "{audit}");
+}

@@ -37,6 +37,10 @@ pub struct ServerSettings {
     /// A legacy SSE session with no client message for this long is closed.
     #[serde(with = "humantime_serde")]
     pub sse_idle_timeout: Duration,
+    /// On SIGTERM or SIGINT, how long calls in flight may take to finish before the
+    /// listener closes them.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServerSettings {
@@ -52,6 +56,7 @@ impl Default for ServerSettings {
             max_body: ByteSize(4 * 1024 * 1024),
             max_sse_sessions: 1_000,
             sse_idle_timeout: Duration::from_secs(30 * 60),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -78,6 +83,9 @@ impl ServerSettings {
         }
         if self.max_body.0 == 0 {
             problems.push("server.max_body: must be greater than zero".into());
+        }
+        if self.shutdown_grace > Duration::from_secs(600) {
+            problems.push("server.shutdown_grace: must be at most 10m".into());
         }
         if self.max_sse_sessions == 0 {
             problems.push("server.max_sse_sessions: must be at least 1".into());

@@ -108,6 +108,8 @@ pub fn serve(listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
             .route("/v1/books/{id}", web::delete().to(delete_book))
     })
     .workers(1)
+    // The process stops when the server does (run_until_stopped handles the signals).
+    .disable_signals()
     .listen(listener)?
     .run())
 }

@@ -404,6 +404,8 @@ impl DevIssuer {
                 .route("/dev/token", web::get().to(mint))
         })
         .workers(1)
+        // The process stops when the server does (run_until_stopped handles the signals).
+        .disable_signals()
         .listen(listener)?
         .run())
     }

@@ -81,6 +81,15 @@ impl SseSessions {
         }
     }
 
+    /// Closes every session (shutdown): their streams end cleanly instead of being cut.
+    pub fn close_all(&self) {
+        let mut sessions = self.lock();
+        for session in sessions.values() {
+            session.cancel.cancel();
+        }
+        sessions.clear();
+    }
+
     /// Closes sessions whose client has sent nothing for `idle_timeout`.
     pub fn reap_idle(&self) -> usize {
         let now = Instant::now();
@@ -111,7 +120,8 @@ impl SseSessions {
                 // back rather than keep the high-water mark for the process's life.
                 let open_now = sessions.open_count();
                 if open_now < open_before {
-                    crate::memory::release_freed_memory();
+                    // malloc_trim can take milliseconds on a large heap: not on a worker.
+                    let _ = tokio::task::spawn_blocking(crate::memory::release_freed_memory).await;
                 }
                 open_before = open_now;
             }

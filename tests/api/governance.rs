@@ -443,3 +443,50 @@ async fn made_up_tool_names_never_become_metric_labels() {
     );
     assert!(series.len() <= 3, "{series:?}");
 }
+
+#[actix_web::test]
+async fn folds_identical_denials_within_a_second_and_counts_every_one() {
+    let directory = tempfile::tempdir().unwrap();
+    let audit_file = directory.path().join("audit.jsonl");
+    let audit_path = audit_file.clone();
+    let app = crate::helpers::spawn_app_with(move |settings| {
+        settings.audit.file = Some(audit_path);
+    })
+    .await;
+
+    for _ in 0..50 {
+        let refused = app
+            .post_mcp(
+                None,
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+            )
+            .await;
+        assert_eq!(refused.status(), 403);
+    }
+
+    let counted = |contents: &str| -> (usize, u64) {
+        let events: Vec<Value> = contents
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let total = events
+            .iter()
+            .map(|event| event["count"].as_u64().unwrap_or(1))
+            .sum();
+        (events.len(), total)
+    };
+    let all_counted = eventually(Duration::from_secs(5), || async {
+        std::fs::read_to_string(&audit_file).is_ok_and(|contents| counted(&contents).1 == 50)
+    })
+    .await;
+    let contents = std::fs::read_to_string(&audit_file).unwrap();
+    let (events, total) = counted(&contents);
+    assert!(all_counted, "{contents}");
+    assert_eq!(total, 50);
+    assert!(
+        events <= 4,
+        "{events} events for 50 identical denials: {contents}"
+    );
+    assert!(contents.contains(r#""reason":"missing""#), "{contents}");
+    assert!(contents.contains(r#""path":"/mcp""#), "{contents}");
+}
