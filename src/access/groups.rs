@@ -2,15 +2,17 @@
 //! from Cloudflare's get-identity endpoint (cached per Access session).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use serde_json::{Map, Value};
 
 use crate::config::LookupFailure;
 
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
-const MAX_IDENTITY_BYTES: usize = 256 * 1024;
+/// The same cap as the certs document: read as it streams, never buffered past it.
+const MAX_IDENTITY_BYTES: usize = 1024 * 1024;
 const MAX_CACHED_SESSIONS: usize = 10_000;
 
 /// The groups at a dot-separated claim path: an array of strings, or one string.
@@ -62,6 +64,9 @@ pub struct IdentityLookup {
     ttl: Duration,
     pub failure: LookupFailure,
     cache: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+    /// One gate per Access session being looked up, so concurrent requests of one person
+    /// share one lookup: the first asks, the rest wait and read the cache.
+    in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl IdentityLookup {
@@ -77,6 +82,7 @@ impl IdentityLookup {
             ttl,
             failure,
             cache: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
         })
     }
 
@@ -90,11 +96,41 @@ impl IdentityLookup {
         token: &str,
         session: Option<&str>,
     ) -> Result<Vec<String>, LookupError> {
-        if let Some(session) = session
-            && let Some(groups) = self.cached(session)
-        {
+        let Some(session) = session else {
+            return self.look_up(token).await;
+        };
+        if let Some(groups) = self.cached(session) {
             return Ok(groups);
         }
+        let gate = {
+            let mut in_flight = match self.in_flight.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            Arc::clone(in_flight.entry(session.to_owned()).or_default())
+        };
+        let looked_up = {
+            let _turn = gate.lock().await;
+            match self.cached(session) {
+                Some(groups) => Ok(groups),
+                None => self.look_up(token).await.inspect(|groups| {
+                    self.remember(session, groups.clone());
+                }),
+            }
+        };
+        let mut in_flight = match self.in_flight.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // The map's reference and ours: nobody else is waiting on this gate.
+        if Arc::strong_count(&gate) == 2 {
+            in_flight.remove(session);
+        }
+        looked_up
+    }
+
+    /// One get-identity request, its body read as it streams and capped.
+    async fn look_up(&self, token: &str) -> Result<Vec<String>, LookupError> {
         // get-identity authenticates with the application cookie, not a header.
         let response = self
             .client
@@ -106,20 +142,29 @@ impl IdentityLookup {
         if !response.status().is_success() {
             return Err(LookupError::Status(response.status().as_u16()));
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| LookupError::Transport(error.without_url().to_string()))?;
-        if body.len() > MAX_IDENTITY_BYTES {
-            return Err(LookupError::Body("larger than 256 KiB".into()));
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_IDENTITY_BYTES as u64)
+        {
+            return Err(LookupError::Body(format!(
+                "larger than {MAX_IDENTITY_BYTES} bytes"
+            )));
+        }
+        let mut body = Vec::new();
+        let mut chunks = response.bytes_stream();
+        while let Some(chunk) = chunks.next().await {
+            let chunk =
+                chunk.map_err(|error| LookupError::Transport(error.without_url().to_string()))?;
+            if body.len() + chunk.len() > MAX_IDENTITY_BYTES {
+                return Err(LookupError::Body(format!(
+                    "larger than {MAX_IDENTITY_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
         }
         let identity: Value =
             serde_json::from_slice(&body).map_err(|error| LookupError::Body(error.to_string()))?;
-        let groups = group_names(identity.get("groups"));
-        if let Some(session) = session {
-            self.remember(session, groups.clone());
-        }
-        Ok(groups)
+        Ok(group_names(identity.get("groups")))
     }
 
     fn cached(&self, session: &str) -> Option<Vec<String>> {

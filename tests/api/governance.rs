@@ -490,3 +490,64 @@ async fn folds_identical_denials_within_a_second_and_counts_every_one() {
     assert!(contents.contains(r#""reason":"missing""#), "{contents}");
     assert!(contents.contains(r#""path":"/mcp""#), "{contents}");
 }
+
+#[actix_web::test]
+async fn concurrent_requests_of_one_person_share_one_get_identity_lookup() {
+    let identity = FakeUpstream::start();
+    identity.script(
+        "/cdn-cgi/access/get-identity",
+        (0..10)
+            .map(|_| {
+                Scripted::json(
+                    200,
+                    json!({"email": "ada@example.com", "groups": [{"name": "ops"}]}),
+                )
+                .delayed(Duration::from_millis(300))
+            })
+            .collect(),
+    );
+    let fx = spawn_with_identity_endpoint(&identity, tunnelgate::config::LookupFailure::Deny).await;
+    // Ten tokens of one Access session (one identity_nonce), all new to the token cache.
+    let tokens: Vec<String> = (0..10)
+        .map(|index| {
+            TokenBuilder::user("ada@example.com")
+                .claim("iat", json!(crate::issuer::now() - index))
+                .build()
+        })
+        .collect();
+
+    let listed =
+        futures::future::join_all(tokens.iter().map(|token| fx.app.tool_names(token))).await;
+
+    assert!(
+        listed
+            .iter()
+            .all(|names| names.contains(&"items_delete".to_string())),
+        "{listed:?}"
+    );
+    assert_eq!(
+        identity.requests_to("/cdn-cgi/access/get-identity").len(),
+        1
+    );
+}
+
+#[actix_web::test]
+async fn refuses_a_get_identity_answer_larger_than_one_mebibyte() {
+    let identity = FakeUpstream::start();
+    let huge = format!(
+        r#"{{"email": "ada@example.com", "padding": "{}", "groups": [{{"name": "ops"}}]}}"#,
+        "x".repeat(2 * 1024 * 1024)
+    );
+    identity.script(
+        "/cdn-cgi/access/get-identity",
+        vec![Scripted::raw(200, "application/json", huge)],
+    );
+    let fx = spawn_with_identity_endpoint(&identity, tunnelgate::config::LookupFailure::Deny).await;
+    let token = TokenBuilder::user("ada@example.com").build();
+
+    let refused = fx.app.list_tools(&token).await;
+
+    assert_eq!(refused.status(), 403);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["reason"], "identity_lookup_failed", "{body}");
+}
