@@ -6,6 +6,7 @@ pub mod fast_lane;
 pub mod handler;
 pub mod jsonrpc_guard;
 pub mod legacy_sse;
+pub mod sessions;
 pub mod streamable;
 
 use actix_web::body::MessageBody;
@@ -18,6 +19,7 @@ use crate::access::require_access;
 pub use allowlist::RequestAllowlist;
 pub use fast_lane::FastLane;
 pub use legacy_sse::SseSessions;
+pub use sessions::StatefulSessions;
 
 /// Mounts both transports. Middleware order (outermost first): allowlist, Access guard,
 /// stream headers; nothing reaches a transport without a verified identity.
@@ -33,7 +35,8 @@ pub fn routes(config: &mut web::ServiceConfig, streamable: streamable::McpHttpSe
             .service(
                 streamable
                     .scope_with_path("/mcp")
-                    .wrap(from_fn(jsonrpc_guard::validate_jsonrpc)),
+                    .wrap(from_fn(jsonrpc_guard::validate_jsonrpc))
+                    .wrap(from_fn(sessions::guard_sessions)),
             ),
     );
 }

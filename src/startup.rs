@@ -13,9 +13,10 @@ use crate::admin::{self, metrics::Metrics};
 use crate::audit::Auditor;
 use crate::config::{ServerMode, Settings};
 use crate::limits::RateLimits;
-use crate::mcp::{self, FastLane, RequestAllowlist, SseSessions};
+use crate::mcp::{self, FastLane, RequestAllowlist, SseSessions, StatefulSessions};
 use crate::tools::ToolRegistry;
 use crate::tools::{Policy, RegistryServices};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
 pub struct Application {
     mcp_server: Server,
@@ -135,8 +136,22 @@ impl Application {
             .with_context(|| format!("admin.bind: cannot listen on {}", settings.admin.bind))?;
         let admin_address = admin_listener.local_addr()?;
 
-        let streamable =
-            mcp::streamable::service(Arc::clone(&registry), &settings.server, &allowlist);
+        let session_manager = Arc::new(LocalSessionManager::default());
+        let streamable = mcp::streamable::service(
+            Arc::clone(&registry),
+            &settings.server,
+            &allowlist,
+            Arc::clone(&session_manager),
+        );
+        let stateful_sessions = (settings.server.mode == ServerMode::Stateful).then(|| {
+            let sessions = Arc::new(StatefulSessions::new(
+                session_manager,
+                settings.server.max_sessions,
+                settings.server.session_idle_timeout,
+            ));
+            background.push(sessions.spawn_reaper());
+            web::Data::from(sessions)
+        });
         let metrics_data = web::Data::from(Arc::clone(&metrics));
         let sessions_data = web::Data::from(Arc::clone(&sessions));
         let allowlist_data = web::Data::new(allowlist);
@@ -150,6 +165,7 @@ impl Application {
             move || {
                 let streamable = streamable.clone();
                 let fast_lane = fast_lane.clone();
+                let stateful_sessions = stateful_sessions.clone();
                 App::new()
                     .app_data(verifier.clone())
                     .app_data(metrics_data.clone())
@@ -161,6 +177,9 @@ impl Application {
                     .configure(|config| {
                         if let Some(fast_lane) = fast_lane {
                             config.app_data(fast_lane);
+                        }
+                        if let Some(sessions) = stateful_sessions {
+                            config.app_data(sessions);
                         }
                     })
                     .configure(|config| mcp::routes(config, streamable))

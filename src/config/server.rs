@@ -37,6 +37,12 @@ pub struct ServerSettings {
     /// A legacy SSE session with no client message for this long is closed.
     #[serde(with = "humantime_serde")]
     pub sse_idle_timeout: Duration,
+    /// Most stateful Streamable HTTP sessions at once (`mode = "stateful"`); one more
+    /// answers 503 with `Retry-After`. Legacy SSE has its own cap, `max_sse_sessions`.
+    pub max_sessions: usize,
+    /// A stateful Streamable HTTP session with no request for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub session_idle_timeout: Duration,
     /// On SIGTERM or SIGINT, how long calls in flight may take to finish before the
     /// listener closes them.
     #[serde(with = "humantime_serde")]
@@ -56,6 +62,8 @@ impl Default for ServerSettings {
             max_body: ByteSize(4 * 1024 * 1024),
             max_sse_sessions: 1_000,
             sse_idle_timeout: Duration::from_secs(30 * 60),
+            max_sessions: 1_000,
+            session_idle_timeout: Duration::from_secs(30 * 60),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -86,6 +94,12 @@ impl ServerSettings {
         }
         if self.shutdown_grace > Duration::from_secs(600) {
             problems.push("server.shutdown_grace: must be at most 10m".into());
+        }
+        if self.max_sessions == 0 {
+            problems.push("server.max_sessions: must be at least 1".into());
+        }
+        if self.session_idle_timeout < Duration::from_secs(1) {
+            problems.push("server.session_idle_timeout: must be at least 1s".into());
         }
         if self.max_sse_sessions == 0 {
             problems.push("server.max_sse_sessions: must be at least 1".into());

@@ -20,13 +20,14 @@ pub fn service(
     registry: Arc<ToolRegistry>,
     settings: &ServerSettings,
     allowlist: &RequestAllowlist,
+    sessions: Arc<LocalSessionManager>,
 ) -> McpHttpService {
     let factory_registry = Arc::clone(&registry);
     StreamableHttpService::builder()
         .service_factory(Arc::new(move || {
             Ok(McpHandler::new(Arc::clone(&factory_registry)))
         }))
-        .session_manager(Arc::new(LocalSessionManager::default()))
+        .session_manager(sessions)
         .stateful_mode(settings.mode == ServerMode::Stateful)
         // Tool calls are request/response: a plain JSON answer avoids SSE framing and
         // buffering surprises in proxies, and rmcp falls back to SSE when it must stream.

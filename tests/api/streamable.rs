@@ -7,7 +7,7 @@ use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{read_jsonrpc, spawn_app};
 use crate::issuer::TokenBuilder;
@@ -230,5 +230,109 @@ async fn stateful_mode_keeps_sessions_and_sends_no_priming_event_to_older_client
     assert!(
         received.contains(':'),
         "no keep-alive comment within 2.5 s: {received:?}"
+    );
+}
+
+/// Initializes a stateful session as `token`'s holder and returns its id (or the refusal).
+async fn open_stateful(app: &crate::helpers::TestApp, token: &str) -> reqwest::Response {
+    app.post_mcp(
+        Some(token),
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"}}}),
+    )
+    .await
+}
+
+async fn list_in_session(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    session: &str,
+) -> reqwest::Response {
+    app.http
+        .post(app.mcp_url())
+        .header("Cf-Access-Jwt-Assertion", token)
+        .header("Mcp-Session-Id", session)
+        .header("MCP-Protocol-Version", "2025-06-18")
+        .header("Accept", "application/json, text/event-stream")
+        .header("Content-Type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn session_id(response: &reqwest::Response) -> String {
+    response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[actix_web::test]
+async fn a_stateful_session_refuses_another_identity() {
+    let app = crate::helpers::spawn_app_with(|settings| {
+        settings.server.mode = tunnelgate::config::ServerMode::Stateful;
+    })
+    .await;
+    let ada = TokenBuilder::user("ada@example.com").build();
+    let mallory = TokenBuilder::user("mallory@example.com").build();
+    let opened = open_stateful(&app, &ada).await;
+    let session = session_id(&opened);
+
+    let foreign = list_in_session(&app, &mallory, &session).await;
+    let own = list_in_session(&app, &ada, &session).await;
+
+    assert_eq!(foreign.status(), 403);
+    let body: Value = foreign.json().await.unwrap();
+    assert_eq!(body["error"], "session_belongs_to_another_identity");
+    assert_eq!(own.status(), 200);
+}
+
+#[actix_web::test]
+async fn stateful_sessions_beyond_the_cap_get_503_with_retry_after() {
+    let app = crate::helpers::spawn_app_with(|settings| {
+        settings.server.mode = tunnelgate::config::ServerMode::Stateful;
+        settings.server.max_sessions = 2;
+    })
+    .await;
+    let token = TokenBuilder::user("ada@example.com").build();
+
+    let first = open_stateful(&app, &token).await;
+    let second = open_stateful(&app, &token).await;
+    let third = open_stateful(&app, &token).await;
+
+    assert_eq!(first.status(), 200);
+    assert_eq!(second.status(), 200);
+    assert_eq!(third.status(), 503);
+    assert_eq!(third.headers()["retry-after"], "30");
+    assert!(
+        list_in_session(&app, &token, &session_id(&first))
+            .await
+            .status()
+            .is_success()
+    );
+}
+
+#[actix_web::test]
+async fn an_idle_stateful_session_is_closed() {
+    let app = crate::helpers::spawn_app_with(|settings| {
+        settings.server.mode = tunnelgate::config::ServerMode::Stateful;
+        settings.server.session_idle_timeout = std::time::Duration::from_secs(1);
+        settings.server.max_sessions = 1;
+    })
+    .await;
+    let token = TokenBuilder::user("ada@example.com").build();
+    let session = session_id(&open_stateful(&app, &token).await);
+
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let after = list_in_session(&app, &token, &session).await;
+    let reopened = open_stateful(&app, &token).await;
+
+    assert_eq!(after.status(), 404, "the idle session still answers");
+    assert_eq!(
+        reopened.status(),
+        200,
+        "the closed session still counts against the cap"
     );
 }
