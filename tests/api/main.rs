@@ -19,4 +19,5 @@ mod legacy_sse;
 mod polar;
 #[path = "../support/polar_document.rs"]
 mod polar_document;
+mod rmcp_client;
 mod streamable;
