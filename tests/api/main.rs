@@ -10,6 +10,7 @@
 
 mod access;
 mod api_tools;
+mod doctor;
 mod fake_upstream;
 mod governance;
 mod helpers;
