@@ -16,6 +16,7 @@
 #   .ci/interop/mcp_remote_cases.py (mcp-remote via the wiretap, driven over stdio by the Python SDK:
 #                                    --header, --header-file, --transport sse-only, negatives, and
 #                                    the flags docs/clients.md uses)
+#   .ci/interop/readme_cases.py     (README.md's curl and Inspector recipes, as pasted; real server only)
 # prints a table (case, client, transport, negotiated protocol, result) and a client x transport
 # matrix, and exits non-zero if any case failed.
 #
@@ -190,7 +191,16 @@ log "mcp-remote over stdio (through the wiretap)"
 "$PY" "$HERE/mcp_remote_cases.py" --info "$INFO" --mcp-remote "$MCP_REMOTE" --wiretap "$WIRETAP" \
   --docs "$ROOT/docs/clients.md" --home "$CACHE/home" --results "$WORK/mcp-remote.json"
 REMOTE_RC=$?
-echo '[]' > "$WORK/readme.json"; README_RC=0
+if [[ "$MODE" == real ]]; then
+  # Last: the write recipe adds a book to the demo shelf.
+  log "README.md recipes (curl, the pinned Inspector through npx)"
+  command -v curl >/dev/null 2>&1 || die "curl is needed for README.md's recipes"
+  "$PY" "$HERE/readme_cases.py" --info "$INFO" --readme "$ROOT/README.md" --npm-dir "$CACHE/npm" --results "$WORK/readme.json"
+  README_RC=$?
+else
+  # The stand-in has no demo API behind it; README's recipes need `tunnelgate dev`.
+  echo '[]' > "$WORK/readme.json"; README_RC=0
+fi
 set -e
 RUN_SECS=$(( $(date +%s) - RUN_START ))
 
@@ -208,7 +218,7 @@ EXPECTED = {
     "inspector.json": ["insp-http-list", "insp-http-call", "insp-http-api-call", "insp-sse-list", "insp-sse-call", "insp-http-modern-call", "insp-http-wrong-aud", "insp-sse-wrong-aud"],
     "mcp-remote.json": ["remote-flags", "remote-http-header", "remote-http-header-file", "remote-sse-only",
                         "remote-http-header-wrong-aud", "remote-http-header-file-wrong-aud", "remote-sse-only-wrong-aud"],
-    "readme.json": [],
+    "readme.json": ["readme-inspector", "readme-curl-whoami", "readme-curl-write", "readme-curl-sse"] if mode == "real" else [],
 }
 rows = []
 for f, names in EXPECTED.items():
