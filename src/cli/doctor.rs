@@ -3,6 +3,7 @@
 //! that ran passed; a check that could not run is listed as skipped, with the reason.
 
 mod access_keys;
+mod checklist;
 mod end_to_end;
 mod hostnames;
 mod upstream;
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 
 use crate::config::Settings;
 
+use checklist::{Check, Outcome};
 use end_to_end::Credential;
 
 const AFTER_HELP: &str = "\
@@ -63,67 +65,6 @@ pub struct DoctorArgs {
     /// File holding the service token's Client Secret (kept out of the process list).
     #[arg(long, value_name = "FILE", requires = "service_token_id")]
     service_token_secret_file: Option<PathBuf>,
-}
-
-/// How one check ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Passed,
-    Failed,
-    Skipped,
-}
-
-/// One line of the checklist: its findings, and for a failure what to do about it.
-#[derive(Debug)]
-pub struct Check {
-    number: u8,
-    title: &'static str,
-    outcome: Outcome,
-    findings: Vec<String>,
-    fixes: Vec<String>,
-}
-
-impl Check {
-    fn new(number: u8, title: &'static str) -> Self {
-        Self {
-            number,
-            title,
-            outcome: Outcome::Passed,
-            findings: Vec::new(),
-            fixes: Vec::new(),
-        }
-    }
-
-    fn skipped(number: u8, title: &'static str, reason: impl Into<String>) -> Self {
-        let mut check = Self::new(number, title);
-        check.outcome = Outcome::Skipped;
-        check.findings.push(reason.into());
-        check
-    }
-
-    /// A finding that does not change the outcome.
-    fn note(&mut self, finding: impl Into<String>) {
-        self.findings.push(finding.into());
-    }
-
-    /// A finding that fails the check, and the fix for it.
-    fn fail(&mut self, finding: impl Into<String>, fix: impl Into<String>) {
-        self.failed(finding);
-        self.fix(fix);
-    }
-
-    /// A finding that fails the check, when one fix (given with [`Check::fix`]) covers several.
-    fn failed(&mut self, finding: impl Into<String>) {
-        self.outcome = Outcome::Failed;
-        self.findings.push(finding.into());
-    }
-
-    fn fix(&mut self, fix: impl Into<String>) {
-        let fix = fix.into();
-        if !self.fixes.contains(&fix) {
-            self.fixes.push(fix);
-        }
-    }
 }
 
 /// Every check that was run or skipped, in order.

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use actix_web::http::header::HttpDate;
 use futures::StreamExt;
 
-use super::Check;
+use super::checklist::{Check, error_chain};
 use crate::access::parse_certs;
 use crate::config::Settings;
 
@@ -199,20 +199,4 @@ fn fix_for(problem: &KeysProblem, settings: &Settings) -> String {
             "access.certs_url points at something other than Cloudflare's certs document: remove it to use https://<team>.cloudflareaccess.com/cdn-cgi/access/certs".to_owned()
         }
     }
-}
-
-/// An error and its causes on one line: reqwest's own message is often just "error sending
-/// request", and the cause (refused, DNS, certificate) is what the operator needs.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -8,8 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use super::Check;
-use super::access_keys::error_chain;
+use super::checklist::{Check, error_chain};
 
 pub const TITLE: &str = "End to end: tools/list through --url";
 

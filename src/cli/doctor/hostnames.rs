@@ -1,7 +1,7 @@
 //! Check 4: `server.public_hostnames` is set, and the listener's real Host/Origin allowlist
 //! (the one the server builds at start-up) accepts each name as the tunnel presents it.
 
-use super::Check;
+use super::checklist::Check;
 use crate::config::Settings;
 use crate::mcp::RequestAllowlist;
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use http::Method;
 use serde_json::Value;
 
-use super::Check;
+use super::checklist::Check;
 use crate::admin::metrics::Metrics;
 use crate::config::{Settings, UpstreamProfile};
 use crate::openapi::{ApiTool, Catalog, ParamLocation, load_catalog};
