@@ -1,5 +1,6 @@
-//! The command line: `serve` (default), `dev`, `check-config`, `healthcheck`, `tools`.
+//! The command line: `serve` (default), `dev`, `check-config`, `doctor`, `healthcheck`, `tools`.
 
+mod doctor;
 mod tools_listing;
 
 use std::path::PathBuf;
@@ -33,6 +34,10 @@ enum Command {
     /// Load and validate the configuration, print the effective values with secrets
     /// redacted; exit 1 with errors that name each bad key.
     CheckConfig(ConfigArgs),
+    /// Check the deployment step by step: configuration, Access signing keys, the upstream
+    /// token and its scopes, public hostnames, and optionally tools/list through the public
+    /// URL. Prints a checklist with a fix for each failure; exit 0 only when all passed.
+    Doctor(doctor::DoctorArgs),
     /// GET the admin /readyz; exit 0 only on HTTP 200 (for container health checks).
     Healthcheck(HealthcheckArgs),
     /// Print the tool catalog that would be served: name, read/write, method and path,
@@ -64,6 +69,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Dev(args) => crate::dev::run(args),
         Command::CheckConfig(args) => check_config(args),
+        Command::Doctor(args) => doctor::run(args),
         Command::Healthcheck(args) => healthcheck(args),
         Command::Tools(args) => print_tools(args),
     }

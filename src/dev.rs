@@ -19,6 +19,9 @@ use issuer::DevIssuer;
 pub const DEV_TEAM: &str = "tunnelgate-dev";
 pub const DEV_AUDIENCE: &str = "tunnelgate-dev-audience";
 pub const DEV_EMAIL: &str = "dev@localhost";
+/// The MCP Inspector the banner's commands pin: the version .ci/interop installs and tests
+/// (.ci/interop/npm/package.json). Unpinned, npx may pick an old one that cannot do this.
+pub const INSPECTOR_VERSION: &str = "2.12.0";
 
 #[derive(Debug, clap::Args)]
 pub struct DevArgs {
@@ -144,10 +147,10 @@ fn print_banner(mcp_url: &str, sse_url: &str, admin_url: &str, demo_url: &str, t
   Token for {DEV_EMAIL} (valid 8 h):
     export TG_TOKEN='{token}'
 
-  MCP Inspector CLI (Node 22+):
-    npx @modelcontextprotocol/inspector --cli {mcp_url} --transport http \
+  MCP Inspector CLI (Node 22.19+):
+    npx -y @modelcontextprotocol/inspector@{INSPECTOR_VERSION} --cli {mcp_url} --transport http \
       --header "Cf-Access-Jwt-Assertion: $TG_TOKEN" --method tools/list
-    npx @modelcontextprotocol/inspector --cli {sse_url} --transport sse \
+    npx -y @modelcontextprotocol/inspector@{INSPECTOR_VERSION} --cli {sse_url} --transport sse \
       --header "Cf-Access-Jwt-Assertion: $TG_TOKEN" --method tools/call --tool-name whoami
 
   curl:
@@ -158,4 +161,47 @@ fn print_banner(mcp_url: &str, sse_url: &str, admin_url: &str, demo_url: &str, t
 {rule}
 "#
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::INSPECTOR_VERSION;
+
+    fn read(relative: &str) -> String {
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(relative))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_banner_pins_the_inspector_version_the_interop_suite_installs() {
+        let package: serde_json::Value =
+            serde_json::from_str(&read(".ci/interop/npm/package.json")).unwrap();
+
+        assert_eq!(
+            package["dependencies"]["@modelcontextprotocol/inspector"],
+            INSPECTOR_VERSION
+        );
+    }
+
+    #[test]
+    fn every_inspector_command_in_the_docs_names_the_pinned_version() {
+        let pinned = format!("@modelcontextprotocol/inspector@{INSPECTOR_VERSION}");
+        for document in [
+            "README.md",
+            "docs/clients.md",
+            "docs/deployment.md",
+            "docs/operations.md",
+        ] {
+            let text = read(document);
+            for (index, _) in text.match_indices("npx") {
+                let command: String = text[index..].chars().take(80).collect();
+                if command.contains("@modelcontextprotocol/inspector") {
+                    assert!(
+                        command.contains(&pinned),
+                        "{document}: an Inspector command without {pinned}: {command}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -21,7 +21,14 @@ fn tunnelgate() -> Command {
 
 #[test]
 fn every_subcommand_has_help_and_the_binary_a_version() {
-    for subcommand in ["serve", "dev", "check-config", "healthcheck", "tools"] {
+    for subcommand in [
+        "serve",
+        "dev",
+        "check-config",
+        "doctor",
+        "healthcheck",
+        "tools",
+    ] {
         let output = tunnelgate().args([subcommand, "--help"]).output().unwrap();
         assert!(output.status.success(), "{subcommand} --help failed");
         assert!(String::from_utf8_lossy(&output.stdout).contains("Usage"));
@@ -233,4 +240,37 @@ async fn sigterm_lets_a_call_in_flight_finish_audits_it_and_exits_0() {
         .collect();
     assert_eq!(calls.len(), 1, "{audit}");
     assert!(calls[0].contains("\"slow_get\""), "{audit}");
+}
+
+#[test]
+fn doctor_help_lists_its_checks_and_the_compose_command() {
+    let output = tunnelgate().args(["doctor", "--help"]).output().unwrap();
+
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    for expected in [
+        "--url",
+        "--token",
+        "--service-token-id",
+        "--service-token-secret-file",
+        "cdn-cgi/access/certs",
+        "insufficient_scope",
+        "docker compose run --rm tunnelgate doctor",
+    ] {
+        assert!(
+            help.contains(expected),
+            "doctor --help lacks {expected}: {help}"
+        );
+    }
+}
+
+#[test]
+fn doctor_refuses_a_token_without_a_url() {
+    let output = tunnelgate()
+        .args(["doctor", "--token", "a.b.c"])
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--url"));
 }

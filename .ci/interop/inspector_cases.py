@@ -4,6 +4,7 @@ Each case runs the CLI once as a subprocess with `--format json` (one JSON objec
 stdout, or an error envelope on stderr) and asserts on the parsed output:
 
   insp-http-list / insp-http-call     --transport http, tools/list and tools/call --tool-name whoami
+  insp-http-api-call                  --transport http, tools/call --tool-name books_list (a demo API tool)
   insp-sse-list  / insp-sse-call      --transport sse,  the same
   insp-http-modern-call               --transport http --protocol-era modern (2026-07-28, server/discover;
                                       no fallback to initialize), tools/call
@@ -11,10 +12,14 @@ stdout, or an error envelope on stderr) and asserts on the parsed output:
                                       a token minted for another audience: non-zero exit, and the
                                       error envelope carries the server's 403
 
+The CLI reaches the server through the wiretap (wiretap.py, a recording reverse proxy), which
+shows what the CLI itself does not print: the protocol revision negotiated, and that every
+request carried the Access header.
+
 `--stored-auth-only` keeps the CLI from ever starting interactive OAuth (CI has no TTY).
 Standard library only; run with any Python 3.10+.
 
-Usage: inspector_cases.py --info INFO_JSON --inspector PATH_TO_BIN [--results OUT_JSON] [--only CASE ...]
+Usage: inspector_cases.py --info INFO_JSON --inspector PATH_TO_BIN --wiretap URL [--results OUT_JSON] [--only CASE ...]
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+
+import wire
 
 HEADER = "Cf-Access-Jwt-Assertion"
 EXPECTED_EMAIL = "dev@localhost"
@@ -144,26 +151,75 @@ def assert_denied(rc: int, out: str, err: str, expect_body: bool) -> str:
     return f"exit {rc}, {e.get('code')}, status {e.get('status')}: {e.get('message')}"
 
 
-def cases(info: dict, insp: Inspector, ctx: dict):
+def assert_books(result: dict) -> str:
+    check(result.get("isError") is not True, f"books_list isError: {json.dumps(result)[:300]}")
+    page = result.get("structuredContent")
+    if page is None:
+        texts = [c.get("text") for c in result.get("content", []) if c.get("type") == "text"]
+        check(texts, f"books_list returned no content: {json.dumps(result)[:300]}")
+        page = json.loads(texts[0])
+    items = page.get("items") if isinstance(page, dict) else None
+    check(isinstance(items, list) and len(items) == 2, f"books_list limit=2 returned {json.dumps(page)[:300]}")
+    check(items[0].get("id") == "bk_1", f"books_list's first book is {items[0].get('id')}, expected bk_1")
+    return f"books_list limit=2 -> {','.join(b.get('id', '?') for b in items)}"
+
+
+def cases(info: dict, insp: Inspector, ctx: dict, wiretap: str):
     tok = info["token"]
-    http, sse = info["mcp_url"], info["sse_url"]
+    http, sse = f"{wiretap}/mcp", f"{wiretap}/sse"
 
     def wrong():
         if "wrong" not in ctx:
             ctx["wrong"] = mint_token(info, EXPECTED_EMAIL, OTHER_AUDIENCE)
         return ctx["wrong"]
 
+    # name -> (transport, expected token, run)
     return {
-        "insp-http-list": lambda: assert_tools(parse_ok(*insp.run(http, "http", tok, "tools/list"))),
-        "insp-http-call": lambda: assert_whoami(parse_ok(*insp.run(http, "http", tok, "tools/call", "--tool-name", "whoami"))),
-        "insp-sse-list": lambda: assert_tools(parse_ok(*insp.run(sse, "sse", tok, "tools/list"))),
-        "insp-sse-call": lambda: assert_whoami(parse_ok(*insp.run(sse, "sse", tok, "tools/call", "--tool-name", "whoami"))),
-        "insp-http-modern-call": lambda: assert_whoami(
-            parse_ok(*insp.run(http, "http", tok, "tools/call", "--tool-name", "whoami", "--protocol-era", "modern"))
+        "insp-http-list": ("streamable-http", lambda: tok, lambda: assert_tools(parse_ok(*insp.run(http, "http", tok, "tools/list")))),
+        "insp-http-call": (
+            "streamable-http",
+            lambda: tok,
+            lambda: assert_whoami(parse_ok(*insp.run(http, "http", tok, "tools/call", "--tool-name", "whoami"))),
         ),
-        "insp-http-wrong-aud": lambda: assert_denied(*insp.run(http, "http", wrong(), "tools/list"), expect_body=True),
-        "insp-sse-wrong-aud": lambda: assert_denied(*insp.run(sse, "sse", wrong(), "tools/list"), expect_body=False),
+        "insp-http-api-call": (
+            "streamable-http",
+            lambda: tok,
+            lambda: assert_books(
+                parse_ok(*insp.run(http, "http", tok, "tools/call", "--tool-name", "books_list", "--tool-args-json", '{"limit": 2}'))
+            ),
+        ),
+        "insp-sse-list": ("sse", lambda: tok, lambda: assert_tools(parse_ok(*insp.run(sse, "sse", tok, "tools/list")))),
+        "insp-sse-call": (
+            "sse",
+            lambda: tok,
+            lambda: assert_whoami(parse_ok(*insp.run(sse, "sse", tok, "tools/call", "--tool-name", "whoami"))),
+        ),
+        "insp-http-modern-call": (
+            "streamable-http",
+            lambda: tok,
+            lambda: assert_whoami(
+                parse_ok(*insp.run(http, "http", tok, "tools/call", "--tool-name", "whoami", "--protocol-era", "modern"))
+            ),
+        ),
+        "insp-http-wrong-aud": (
+            "streamable-http",
+            wrong,
+            lambda: assert_denied(*insp.run(http, "http", wrong(), "tools/list"), expect_body=True),
+        ),
+        "insp-sse-wrong-aud": ("sse", wrong, lambda: assert_denied(*insp.run(sse, "sse", wrong(), "tools/list"), expect_body=False)),
     }
+
+
+def assert_wire(records: list[dict], token: str, negative: bool) -> str:
+    """What the wiretap saw agrees with the case: the header on every request; for a negative
+    case only 403s; returns the negotiated revision."""
+    check(records, "the wiretap saw no request")
+    missing = wire.without_header(records, token)
+    check(not missing, f"requests without the expected {HEADER}: {missing}; wire: {wire.summary(records)}")
+    if negative:
+        check(all(r["status"] == 403 for r in records), f"a wrong-audience request got a non-403 answer: {wire.summary(records)}")
+        return "-"
+    return wire.negotiated(records)
 
 
 def inspector_version(insp: Inspector) -> str:
@@ -178,6 +234,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--info", required=True)
     ap.add_argument("--inspector", required=True, help="path to the installed inspector bin")
+    ap.add_argument("--wiretap", required=True, help="base URL of wiretap.py in front of the server")
     ap.add_argument("--results")
     ap.add_argument("--only", nargs="*")
     args = ap.parse_args()
@@ -186,18 +243,23 @@ def main() -> int:
     insp = Inspector(args.inspector, None)
     client = f"inspector {inspector_version(insp)}"
     results, ctx = [], {}
-    for name, fn in cases(info, insp, ctx).items():
+    for name, (transport, expected_token, fn) in cases(info, insp, ctx, args.wiretap).items():
         if args.only and name not in args.only:
             continue
         t0 = time.monotonic()
+        protocol = "-"
+        wire.take(args.wiretap)  # start from a clean record
         try:
             detail, ok = fn(), True
+            protocol = assert_wire(wire.take(args.wiretap), expected_token(), negative=name.endswith("wrong-aud"))
         except CheckFailed as e:
             detail, ok = f"{e} [cmd: {insp.last_cmd}]", False
         except Exception as e:
             detail, ok = f"{type(e).__name__}: {e} [cmd: {insp.last_cmd}]", False
         dt = time.monotonic() - t0
-        results.append({"case": name, "client": client, "ok": ok, "seconds": round(dt, 2), "detail": detail})
+        results.append(
+            {"case": name, "client": client, "transport": transport, "protocol": protocol, "ok": ok, "seconds": round(dt, 2), "detail": detail}
+        )
         print(f"[{'PASS' if ok else 'FAIL'}] {name} ({dt:.1f}s): {detail}", flush=True)
     if args.results:
         with open(args.results, "w") as f:

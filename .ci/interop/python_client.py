@@ -9,8 +9,8 @@ Cases (each is independent and reported separately):
   py-*-wrong-aud     the same three with a token minted for another audience: the client
                      must fail, and the failure must be the server's 403 wrong_audience
 
-Every positive case runs initialize (or discover), tools/list (all pages) and
-tools/call whoami, sending `Cf-Access-Jwt-Assertion` on every HTTP request, and asserts
+Every positive case runs initialize (or discover), tools/list (all pages),
+tools/call whoami and tools/call books_list (a demo API tool), sending `Cf-Access-Jwt-Assertion` on every HTTP request, and asserts
 on the results. The HTTP exchanges are recorded with httpx2 event hooks, so the
 assertions can also name the wire-level facts (which JSON-RPC method went out, which
 status came back) that the SDK does not surface itself.
@@ -224,13 +224,23 @@ async def exercise(client: Client, rec: Recorder, token: str) -> str:
         s_emails = find_key(result.structured_content, "email")
         check(all(e == EXPECTED_EMAIL for e in s_emails), f"whoami structuredContent disagrees: {result.structured_content}")
 
+    check("books_list" in names, f"tools/list has no demo API tool 'books_list': {names}")
+    books = await client.call_tool("books_list", {"limit": 2})
+    check(not books.is_error, f"books_list returned isError: {books.content}")
+    page = books.structured_content
+    if page is None:
+        page = json.loads(next(c.text for c in books.content if getattr(c, "type", None) == "text"))
+    items = page.get("items") if isinstance(page, dict) else None
+    check(isinstance(items, list) and len(items) == 2, f"books_list limit=2 returned {str(page)[:200]}")
+    check(items[0].get("id") == "bk_1", f"books_list's first book is {items[0].get('id')}, expected bk_1")
+
     # Every HTTP request the SDK made carried our token, and nothing failed on the wire.
     check(rec.exchanges, "no HTTP exchange was recorded")
     for ex in rec.exchanges:
         check(ex.token_sent == token, f"{ex.method} {ex.path} went out without the {HEADER} header")
     sent = [e.rpc_method for e in rec.exchanges]
     check("tools/list" in sent and "tools/call" in sent, f"tools/list or tools/call never reached the wire: {rec.summary()}")
-    return f"{len(names)} tools ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''}); whoami email={EXPECTED_EMAIL}"
+    return f"{len(names)} tools ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''}); whoami email={EXPECTED_EMAIL}; books_list limit=2 -> {','.join(b['id'] for b in items)}"
 
 
 def assert_no_http_errors(rec: Recorder, allowed: set[int] = frozenset()) -> None:
@@ -252,6 +262,7 @@ async def case_http_legacy(info: dict, ctx: dict) -> str:
             check(c.server_info is not None and c.server_info.name, f"no serverInfo: {c.server_info}")
             check(c.server_capabilities.tools is not None, "server did not declare the tools capability")
             version, server_name = c.protocol_version, c.server_info.name
+            ctx["protocol"] = version
             detail = await exercise(c, rec, token)
     sent = [e.rpc_method for e in rec.exchanges]
     check("initialize" in sent, f"no initialize was sent: {rec.summary()}")
@@ -281,6 +292,7 @@ async def case_http_auto(info: dict, ctx: dict) -> str:
             check(MODERN in disc.supported_versions, f"server/discover supportedVersions lacks {MODERN}: {disc.supported_versions}")
             check(c.server_capabilities.tools is not None, "server/discover capabilities lack tools")
             version = c.protocol_version
+            ctx["protocol"] = version
             detail = await exercise(c, rec, token)
     sent = [e.rpc_method for e in rec.exchanges]
     check("initialize" not in sent, f"auto mode sent initialize (fell back): {rec.summary()}")
@@ -301,6 +313,7 @@ async def case_sse(info: dict, ctx: dict) -> str:
         check(c.session.initialize_result is not None, "no InitializeResult over SSE")
         check(c.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS, f"negotiated {c.protocol_version!r}")
         version = c.protocol_version
+        ctx["protocol"] = version
         detail = await exercise(c, rec, token)
     gets = [e for e in rec.exchanges if e.method == "GET"]
     check(len(gets) == 1 and gets[0].status == 200, f"expected one SSE GET answered 200: {rec.summary()}")
@@ -407,6 +420,15 @@ async def case_sse_wrong_aud(info: dict, ctx: dict) -> str:
     return f"GET {denied[0].path} -> 403 {denied[0].body}; client raised HTTPStatusError({errs[0].response.status_code})"
 
 
+TRANSPORTS = {
+    "py-http-legacy": "streamable-http",
+    "py-http-auto": "streamable-http",
+    "py-sse": "sse",
+    "py-http-legacy-wrong-aud": "streamable-http",
+    "py-http-auto-wrong-aud": "streamable-http",
+    "py-sse-wrong-aud": "sse",
+}
+
 CASES: dict[str, Callable[[dict, dict], Awaitable[str]]] = {
     "py-http-legacy": case_http_legacy,
     "py-http-auto": case_http_auto,
@@ -437,9 +459,21 @@ async def run(info: dict, only: list[str] | None, verbose: bool) -> list[dict]:
                 traceback.print_exc(file=sys.stderr)
         dt = time.monotonic() - t0
         rec = ctx.pop("rec", None)
+        protocol = ctx.pop("protocol", None)
+        protocol = protocol if ok else None
         if rec is not None and (verbose or not ok):
             print(f"  wire ({name}): {rec.summary()}", file=sys.stderr, flush=True)
-        results.append({"case": name, "client": f"python mcp {mcp_version()}", "ok": ok, "seconds": round(dt, 2), "detail": detail})
+        results.append(
+            {
+                "case": name,
+                "client": f"python mcp {mcp_version()}",
+                "transport": TRANSPORTS[name],
+                "protocol": protocol or "-",
+                "ok": ok,
+                "seconds": round(dt, 2),
+                "detail": detail,
+            }
+        )
         print(f"[{'PASS' if ok else 'FAIL'}] {name} ({dt:.1f}s): {detail}", flush=True)
     return results
 

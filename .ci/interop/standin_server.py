@@ -9,7 +9,7 @@ mimics the parts of the `tunnelgate dev` interface that the interop clients rely
   audience is refused with 403 and `{"error":"access_denied","reason":"wrong_audience"}`,
   a missing or unverifiable one with 403 too (reason missing/malformed), as tunnelgate does;
 * `GET /dev/token?email=..&aud=..` mints tokens as text/plain (HS256 here; the real server uses RS256);
-* tools: `whoami` (returns the verified identity as JSON) and a second demo tool;
+* tools: `whoami` (returns the verified identity as JSON), `demo_echo`, and `books_list` (as dev's demo API);
 * `--info-file` is written, in the same shape as tunnelgate's, once the port is bound.
 
 Run: python standin_server.py --bind 127.0.0.1:0 --info-file /tmp/info.json
@@ -84,6 +84,11 @@ if FAULT != "one-tool":
     @mcp.tool(description="Demo API stand-in: echo a message.")
     def demo_echo(message: str) -> str:
         return message
+
+    @mcp.tool(description="Demo API stand-in: the first books of tunnelgate dev's demo shelf.")
+    def books_list(limit: int = 10) -> dict:
+        shelf = [{"id": f"bk_{n}", "title": f"Book {n}"} for n in range(1, 8)]
+        return {"items": shelf[:limit], "pagination": {"total_count": len(shelf), "max_page": 1}}
 
 
 http_app = mcp.streamable_http_app(stateless_http=True)

@@ -10,6 +10,7 @@
 
 mod access;
 mod api_tools;
+mod doctor;
 mod fake_upstream;
 mod fast_lane;
 mod governance;
@@ -20,4 +21,5 @@ mod legacy_sse;
 mod polar;
 #[path = "../support/polar_document.rs"]
 mod polar_document;
+mod rmcp_client;
 mod streamable;
