@@ -46,7 +46,7 @@ impl LogSettings {
 pub struct AuditSettings {
     /// Write audit events as JSON lines to stdout (logs go to stderr).
     pub stdout: bool,
-    /// Also append them to this file, flushed per event.
+    /// Also append them to this file (written by the audit thread, flushed once per burst).
     pub file: Option<PathBuf>,
     /// Record the arguments themselves (with `redact_keys` masked), not only their digest.
     pub include_arguments: bool,
