@@ -22,7 +22,7 @@ pub const INVALID_PARAMS: i32 = -32602;
 pub struct BodyLimit(pub usize);
 
 pub async fn validate_jsonrpc(
-    request: ServiceRequest,
+    mut request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     if request.method() != Method::POST {
@@ -31,6 +31,7 @@ pub async fn validate_jsonrpc(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     }
+    accept_any_as_both(request.headers_mut());
     let limit = request
         .app_data::<web::Data<BodyLimit>>()
         .map_or(4 * 1024 * 1024, |limit| limit.0);
@@ -67,6 +68,34 @@ pub async fn validate_jsonrpc(
     next.call(request)
         .await
         .map(ServiceResponse::map_into_boxed_body)
+}
+
+/// `Accept: */*` (curl's default) accepts JSON and event streams, but rmcp insists on seeing
+/// both named; say so for the client, so it is served instead of refused with 406.
+fn accept_any_as_both(headers: &mut actix_web::http::header::HeaderMap) {
+    use actix_web::http::header::{ACCEPT, HeaderValue};
+    let accepts_anything = headers.get_all(ACCEPT).any(|value| {
+        value.to_str().is_ok_and(|value| {
+            value.split(',').any(|range| {
+                let mut parts = range.split(';');
+                let essence = parts.next().unwrap_or_default().trim();
+                // An explicit zero weight refuses the range.
+                let refused = parts.any(|parameter| {
+                    parameter
+                        .trim()
+                        .strip_prefix("q=")
+                        .is_some_and(|weight| weight.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
+                });
+                essence == "*/*" && !refused
+            })
+        })
+    });
+    if accepts_anything {
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+    }
 }
 
 type Problem = (Value, i32, String);

@@ -336,3 +336,34 @@ async fn an_idle_stateful_session_is_closed() {
         "the closed session still counts against the cap"
     );
 }
+
+async fn list_with_accept(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    accept: &str,
+) -> reqwest::Response {
+    app.http
+        .post(app.mcp_url())
+        .header("Cf-Access-Jwt-Assertion", token)
+        .header("MCP-Protocol-Version", "2025-06-18")
+        .header("Accept", accept)
+        .header("Content-Type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn serves_a_client_that_accepts_anything_as_curl_does() {
+    let app = spawn_app().await;
+    let token = TokenBuilder::user("ada@example.com").build();
+
+    let served = list_with_accept(&app, &token, "*/*").await;
+    let refused = list_with_accept(&app, &token, "*/*;q=0").await;
+
+    assert_eq!(served.status(), 200);
+    let body: Value = served.json().await.unwrap();
+    assert!(body["result"]["tools"].is_array(), "{body}");
+    assert_eq!(refused.status(), StatusCode::NOT_ACCEPTABLE);
+}
