@@ -48,6 +48,23 @@ async fn stream_headers(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let mut response = next.call(request).await?;
+    // rmcp's plain-text refusals (406, 415, some 400s) leave the type to the transport,
+    // which calls them application/octet-stream. Say what they are.
+    let untyped_text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|value| value == "application/octet-stream")
+        && (response.status().is_client_error() || response.status().is_server_error())
+        && !matches!(
+            response.response().body().size(),
+            actix_web::body::BodySize::None | actix_web::body::BodySize::Sized(0)
+        );
+    if untyped_text {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+    }
     let is_event_stream = response
         .headers()
         .get(header::CONTENT_TYPE)

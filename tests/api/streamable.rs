@@ -367,3 +367,18 @@ async fn serves_a_client_that_accepts_anything_as_curl_does() {
     assert!(body["result"]["tools"].is_array(), "{body}");
     assert_eq!(refused.status(), StatusCode::NOT_ACCEPTABLE);
 }
+
+#[actix_web::test]
+async fn a_refusal_in_words_says_it_is_plain_text() {
+    let app = spawn_app().await;
+    let token = TokenBuilder::user("ada@example.com").build();
+
+    let refused = list_with_accept(&app, &token, "application/json").await;
+
+    assert_eq!(refused.status(), StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(
+        refused.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    assert!(refused.text().await.unwrap().contains("text/event-stream"));
+}
