@@ -178,9 +178,9 @@ pub async fn answer(lane: &FastLane, request: &HttpRequest, plan: Plan) -> Optio
                     body.extend_from_slice(br#","result":"#);
                     output.write_legacy_result(&mut body)
                 }
-                Err(CallError::UnknownTool(name)) => {
+                Err(CallError::UnknownTool { name, closest }) => {
                     body.extend_from_slice(br#","error":"#);
-                    serde_json::to_writer(&mut body, &unknown_tool_error(&name))
+                    serde_json::to_writer(&mut body, &unknown_tool_error(&name, closest.as_deref()))
                 }
             })
         }

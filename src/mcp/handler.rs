@@ -27,9 +27,14 @@ const SUPPORTED_VERSIONS: &[ProtocolVersion] = &[
     ProtocolVersion::V_2026_07_28,
 ];
 
-/// The JSON-RPC error for a tool that does not exist or that the caller may not see.
-pub fn unknown_tool_error(name: &str) -> ErrorData {
-    ErrorData::invalid_params(format!("unknown tool: {name}"), None)
+/// The JSON-RPC error for a tool that does not exist or that the caller may not see, with
+/// the visible tool a typo most likely meant.
+pub fn unknown_tool_error(name: &str, closest: Option<&str>) -> ErrorData {
+    let message = match closest {
+        Some(closest) => format!("unknown tool: {name} (did you mean {closest}?)"),
+        None => format!("unknown tool: {name}"),
+    };
+    ErrorData::invalid_params(message, None)
 }
 
 /// Every message carries the identity the Access guard verified for the HTTP request that
@@ -115,7 +120,9 @@ impl ServerHandler for McpHandler {
             .await
         {
             Ok(output) => Ok(output.into_call_tool_result().into()),
-            Err(CallError::UnknownTool(name)) => Err(unknown_tool_error(&name)),
+            Err(CallError::UnknownTool { name, closest }) => {
+                Err(unknown_tool_error(&name, closest.as_deref()))
+            }
         }
     }
 }

@@ -28,8 +28,12 @@ use crate::telemetry::RequestInfo;
 /// exactly like one that does not exist.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    #[error("unknown tool: {0}")]
-    UnknownTool(String),
+    /// `closest` is a visible tool's name a typo may have meant, never a hidden one.
+    #[error("unknown tool: {name}")]
+    UnknownTool {
+        name: String,
+        closest: Option<String>,
+    },
 }
 
 const BUILTIN_NAMES: [&str; 4] = [whoami::WHOAMI, SEARCH_TOOLS, DESCRIBE_TOOL, CALL_TOOL];
@@ -105,9 +109,12 @@ impl Dispatched {
         }
     }
 
-    fn unknown(tool: &str, arguments: Option<JsonObject>) -> Self {
+    fn unknown(tool: &str, arguments: Option<JsonObject>, closest: Option<String>) -> Self {
         Self {
-            result: Err(CallError::UnknownTool(tool.to_owned())),
+            result: Err(CallError::UnknownTool {
+                name: tool.to_owned(),
+                closest,
+            }),
             outcome: CallOutcome::UnknownTool,
             tool: tool.to_owned(),
             arguments,
@@ -308,7 +315,8 @@ impl ToolRegistry {
             return Dispatched::answered(name, arguments, whoami::call(identity));
         }
         let Some(api) = &self.api else {
-            return Dispatched::unknown(name, arguments);
+            let closest = self.closest_visible(identity, name);
+            return Dispatched::unknown(name, arguments, closest);
         };
         let policy = self.policy();
         let permitted = |name: &str| {
@@ -318,7 +326,10 @@ impl ToolRegistry {
         match (self.mode, name) {
             (ToolsMode::Static, _) => match permitted(name) {
                 Some(target) => self.call_api(api, target, name, arguments).await,
-                None => Dispatched::unknown(name, arguments),
+                None => {
+                    let closest = self.closest_visible(identity, name);
+                    Dispatched::unknown(name, arguments, closest)
+                }
             },
             (ToolsMode::Dynamic, SEARCH_TOOLS) => {
                 let empty = JsonObject::new();
@@ -371,7 +382,10 @@ impl ToolRegistry {
                     }
                 }
             }
-            (ToolsMode::Dynamic, _) => Dispatched::unknown(name, arguments),
+            (ToolsMode::Dynamic, _) => {
+                let closest = self.closest_visible(identity, name);
+                Dispatched::unknown(name, arguments, closest)
+            }
         }
     }
 
@@ -417,6 +431,24 @@ impl ToolRegistry {
         }
     }
 
+    /// The listed tool (for this identity) whose name `name` most likely misspells: within a
+    /// few edits, so `itms_list` finds `items_list` but `delete` finds nothing.
+    fn closest_visible(&self, identity: &Identity, name: &str) -> Option<String> {
+        let policy = self.policy();
+        let visible = self.builtin.iter().map(|tool| &tool.name).chain(
+            self.api_listing
+                .iter()
+                .filter(|(tool, read_only)| policy.permits(identity, &tool.name, *read_only))
+                .map(|(tool, _)| &tool.name),
+        );
+        let allowed = (name.chars().count() / 4).clamp(1, 3);
+        visible
+            .map(|candidate| (edit_distance(name, candidate), candidate))
+            .filter(|(distance, _)| *distance <= allowed)
+            .min_by_key(|(distance, _)| *distance)
+            .map(|(_, candidate)| candidate.to_string())
+    }
+
     /// A built-in's or a catalog tool's name, else [`UNKNOWN_TOOL_LABEL`].
     fn metric_label<'a>(&self, tool: &'a str) -> &'a str {
         let known = BUILTIN_NAMES.contains(&tool)
@@ -431,6 +463,25 @@ impl ToolRegistry {
 /// Rate-limit key: users by email or sub, services by client id.
 fn identity_key(identity: &Identity) -> String {
     format!("{:?}:{}", identity.kind, identity.principal())
+}
+
+/// Levenshtein distance over characters, ignoring ASCII case.
+fn edit_distance(first: &str, second: &str) -> usize {
+    let second: Vec<char> = second.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let mut previous: Vec<usize> = (0..=second.len()).collect();
+    for (row, left) in first.chars().map(|c| c.to_ascii_lowercase()).enumerate() {
+        let mut current = Vec::with_capacity(previous.len());
+        current.push(row + 1);
+        for (column, right) in second.iter().enumerate() {
+            let substitution =
+                previous.get(column).copied().unwrap_or(usize::MAX) + usize::from(left != *right);
+            let deletion = previous.get(column + 1).copied().unwrap_or(usize::MAX) + 1;
+            let insertion = current.last().copied().unwrap_or(usize::MAX) + 1;
+            current.push(substitution.min(deletion).min(insertion));
+        }
+        previous = current;
+    }
+    previous.last().copied().unwrap_or_default()
 }
 
 fn string_argument<'a>(arguments: &'a JsonObject, key: &str) -> &'a str {

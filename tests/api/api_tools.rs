@@ -641,3 +641,39 @@ async fn a_broken_document_fails_start_up_naming_the_place() {
         "{message}"
     );
 }
+
+#[actix_web::test]
+async fn a_mistyped_tool_name_suggests_the_closest_visible_tool() {
+    let fixture = spawn_with_fixture(|_| {}).await;
+
+    let typo = fixture
+        .app
+        .call_tool(&fixture.token, "itms_list", json!({}))
+        .await;
+    let nonsense = fixture
+        .app
+        .call_tool(&fixture.token, "launch_rockets", json!({}))
+        .await;
+
+    assert_eq!(typo["error"]["code"], -32602);
+    assert_eq!(
+        typo["error"]["message"],
+        "unknown tool: itms_list (did you mean items_list?)"
+    );
+    assert_eq!(nonsense["error"]["message"], "unknown tool: launch_rockets");
+}
+
+#[actix_web::test]
+async fn never_suggests_a_tool_the_caller_may_not_see() {
+    let fixture = spawn_with_fixture(|settings| {
+        settings.policy.default_access = tunnelgate::config::AccessClass::Read;
+    })
+    .await;
+
+    let typo = fixture
+        .app
+        .call_tool(&fixture.token, "items_creat", json!({}))
+        .await;
+
+    assert_eq!(typo["error"]["message"], "unknown tool: items_creat");
+}
