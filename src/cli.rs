@@ -92,6 +92,9 @@ fn serve(args: ConfigArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     crate::telemetry::init(&settings.log.filter, settings.log.format);
+    for warning in settings.warnings() {
+        tracing::warn!("{warning}");
+    }
     run_server(settings)
 }
 
@@ -117,6 +120,9 @@ fn check_config(args: ConfigArgs) -> ExitCode {
         Err(code) => return code,
     };
     print!("{}", settings.to_redacted_toml());
+    for warning in settings.warnings() {
+        eprintln!("tunnelgate: warning: {warning}");
+    }
     if let Err(error) = settings.require_access() {
         eprintln!("tunnelgate: {error}");
         return ExitCode::FAILURE;

@@ -186,6 +186,22 @@ impl Settings {
         self.log.validate(problems);
     }
 
+    /// Settings that are valid but probably not what was meant, each naming its key; logged
+    /// at start-up and printed by `check-config`.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for audience in &self.access.audiences {
+            let looks_like_a_tag =
+                audience.len() == 64 && audience.bytes().all(|byte| byte.is_ascii_hexdigit());
+            if !looks_like_a_tag {
+                warnings.push(format!(
+                    "access.audiences: \"{audience}\" is not 64 hexadecimal characters; an Access application's AUD tag is (Access › Applications › your app › Additional settings)"
+                ));
+            }
+        }
+        warnings
+    }
+
     /// What `serve` needs beyond what defaults provide; `dev` fills these itself.
     pub fn require_access(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();

@@ -282,3 +282,18 @@ fn rendered_configuration_redacts_secrets() {
     assert!(!rendered.contains("super-secret-token"));
     assert!(rendered.contains("[redacted]"));
 }
+
+#[test]
+fn warns_about_an_audience_that_is_not_an_aud_tag() {
+    let tag = "a".repeat(64);
+    let settings = Settings::load_from(
+        None,
+        env(&[("TUNNELGATE__ACCESS__AUDIENCES", &format!("{tag},my-app"))]),
+    )
+    .unwrap();
+
+    let warnings = settings.warnings();
+
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("\"my-app\""), "{warnings:?}");
+}
