@@ -49,11 +49,14 @@ pub async fn describe_catalog(settings: &Settings) -> anyhow::Result<String> {
     }
     let _ = writeln!(
         out,
-        "\n{} API tools ({} read, {} write), mode {:?}; {} operations not served",
+        "\n{} API tools ({} read, {} write), tools.mode = \"{}\"; {} selected operations not served",
         catalog.len(),
         catalog.tools().iter().filter(|t| t.read_only).count(),
         catalog.tools().iter().filter(|t| !t.read_only).count(),
-        settings.tools.mode,
+        match settings.tools.mode {
+            crate::config::ToolsMode::Static => "static",
+            crate::config::ToolsMode::Dynamic => "dynamic",
+        },
         catalog.skipped().len()
     );
     let scopes: std::collections::BTreeSet<&str> = catalog
