@@ -108,6 +108,16 @@ pub enum Problem {
     RefLoop(String),
     #[error("{0}")]
     Unsupported(String),
+    #[error(
+        "the operation's argument schema would be larger than {limit} bytes once its $refs are inlined"
+    )]
+    SchemaTooLarge { limit: usize },
+    #[error(
+        "the operation's argument schema would nest deeper than {limit} levels once its $refs are inlined"
+    )]
+    SchemaTooDeep { limit: usize },
+    #[error("the argument schemas of all operations together would be larger than {limit} bytes")]
+    CatalogTooLarge { limit: usize },
 }
 
 /// Parses an OpenAPI document from bytes. JSON is tried when the first non-blank byte is `{`; anything else is
