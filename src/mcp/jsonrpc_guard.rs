@@ -69,11 +69,12 @@ pub async fn validate_jsonrpc(
         .map(ServiceResponse::map_into_boxed_body)
 }
 
-type Problem = (Value, i32, String);
+/// The id to answer with, the JSON-RPC error code and the message.
+pub type Problem = (Value, i32, String);
 
 /// The message, parsed, when it is one well-formed JSON-RPC object with the parameters its
 /// method needs.
-fn check_message(body: &[u8]) -> Result<Value, Problem> {
+pub fn check_message(body: &[u8]) -> Result<Value, Problem> {
     let message: Value = serde_json::from_slice(body)
         .map_err(|error| (Value::Null, PARSE_ERROR, format!("Parse error: {error}")))?;
     let Value::Object(object) = &message else {

@@ -254,15 +254,9 @@ pub async fn post_message(
     else {
         return json_error(StatusCode::BAD_REQUEST, "invalid_session_id");
     };
-    let mut message: ClientJsonRpcMessage = match serde_json::from_slice::<serde_json::Value>(&body)
-    {
-        Err(_) => return jsonrpc_error(-32700, "Parse error"),
-        Ok(value) => match serde_json::from_value(value) {
-            Ok(message) => message,
-            Err(error) => {
-                return jsonrpc_error(-32600, &format!("Invalid Request: {error}"));
-            }
-        },
+    let mut message = match parse_client_message(&body) {
+        Ok(message) => message,
+        Err((code, text)) => return jsonrpc_error(code, &text),
     };
     let mut to_server = {
         let mut open = sessions.lock();
@@ -293,6 +287,14 @@ pub async fn post_message(
         Ok(()) => HttpResponse::Accepted().finish(),
         Err(_) => json_error(StatusCode::NOT_FOUND, "unknown_session"),
     }
+}
+
+/// One client message from a `POST /message` body: -32700 when it is not JSON, -32600 when
+/// it is JSON but not a message rmcp understands.
+pub fn parse_client_message(body: &[u8]) -> Result<ClientJsonRpcMessage, (i32, String)> {
+    let value = serde_json::from_slice::<serde_json::Value>(body)
+        .map_err(|_| (-32700, "Parse error".to_owned()))?;
+    serde_json::from_value(value).map_err(|error| (-32600, format!("Invalid Request: {error}")))
 }
 
 fn jsonrpc_error(code: i32, message: &str) -> HttpResponse {
