@@ -16,6 +16,8 @@ mod audit;
 mod cli;
 pub mod config;
 mod dev;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hex;
 mod json;
 mod limits;

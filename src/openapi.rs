@@ -22,7 +22,6 @@ mod tool;
 use anyhow::Context;
 
 pub use catalog::Catalog;
-#[cfg(test)]
 pub use catalog::CatalogOptions;
 pub use document::{SpecError, parse_document, validate_document};
 #[cfg(test)]

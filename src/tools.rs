@@ -22,8 +22,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+pub(crate) use arguments::ArgumentValidator;
 pub use policy::Policy;
 pub use registry::{CallError, Caller, RegistryServices, ToolRegistry};
+pub(crate) use request::build_request;
 pub use whoami::WHOAMI;
 
 use crate::config::Settings;

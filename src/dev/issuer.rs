@@ -156,19 +156,25 @@ impl SigningKey {
         kind: SignatureKind,
     ) -> Result<String, IssuerError> {
         let message = format!("{}.{}", encode_part(header)?, encode_part(claims)?);
+        let signature = self.signature(&message, kind)?;
+        Ok(format!("{message}.{signature}"))
+    }
+
+    /// The third part of a token whose first two parts are `message` (`header.claims`, taken as given, so any
+    /// bytes can be signed: parts that are not base64url or not JSON objects).
+    pub fn signature(&self, message: &str, kind: SignatureKind) -> Result<String, IssuerError> {
         let signed = |key: &EncodingKey, algorithm| {
             jsonwebtoken::crypto::sign(message.as_bytes(), key, algorithm)
                 .map_err(|error| IssuerError::Signing(error.to_string()))
         };
-        let signature = match kind {
+        Ok(match kind {
             SignatureKind::Rs256 => signed(&self.encoding, Algorithm::RS256)?,
             SignatureKind::Hs256WithPublicKey => signed(
                 &EncodingKey::from_secret(self.public_pem.as_bytes()),
                 Algorithm::HS256,
             )?,
             SignatureKind::Unsigned => String::new(),
-        };
-        Ok(format!("{message}.{signature}"))
+        })
     }
 }
 

@@ -49,6 +49,16 @@ pub struct Plan {
     method: HotMethod,
 }
 
+impl Plan {
+    /// The method this plan answers and, for `tools/call`, the tool it names.
+    pub fn describe(&self) -> (&'static str, Option<&str>) {
+        match &self.method {
+            HotMethod::ListTools => ("tools/list", None),
+            HotMethod::CallTool { name, .. } => ("tools/call", Some(name)),
+        }
+    }
+}
+
 enum HotMethod {
     ListTools,
     CallTool {

@@ -98,11 +98,12 @@ fn accept_any_as_both(headers: &mut actix_web::http::header::HeaderMap) {
     }
 }
 
-type Problem = (Value, i32, String);
+/// The id to answer with, the JSON-RPC error code and the message.
+pub type Problem = (Value, i32, String);
 
 /// The message, parsed, when it is one well-formed JSON-RPC object with the parameters its
 /// method needs.
-fn check_message(body: &[u8]) -> Result<Value, Problem> {
+pub fn check_message(body: &[u8]) -> Result<Value, Problem> {
     let message: Value = serde_json::from_slice(body)
         .map_err(|error| (Value::Null, PARSE_ERROR, format!("Parse error: {error}")))?;
     let Value::Object(object) = &message else {
@@ -121,6 +122,9 @@ fn check_message(body: &[u8]) -> Result<Value, Problem> {
             format!("Invalid Request: {text}"),
         )
     };
+    if let Some(name) = repeated_member(body) {
+        return Err(invalid(&format!("the member {name:?} appears twice")));
+    }
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(invalid("\"jsonrpc\" must be \"2.0\""));
     }
@@ -150,6 +154,96 @@ fn check_message(body: &[u8]) -> Result<Value, Problem> {
     check_params(method, params)
         .map_err(|problem| (id, INVALID_PARAMS, format!("Invalid params: {problem}")))?;
     Ok(message)
+}
+
+/// A member name that appears twice in the message object or in its `params` object. JSON allows it, and parsers
+/// disagree on what it means: a `Value` keeps the last one (what this guard and the fast lane read), rmcp's typed
+/// messages refuse the body, and a lenient reader may keep the first. Such a message is refused on both transports,
+/// so every reader sees one message. Deeper objects (tool arguments) are read alike everywhere: last one wins.
+pub fn repeated_member(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Repeated>(body).ok()?.0
+}
+
+/// The first repeated member name of an object, and of its `params` member; anything else is skipped.
+struct Repeated(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for Repeated {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RepeatedVisitor {
+            look_into_params: true,
+        })
+    }
+}
+
+/// `params`, looked into without looking further.
+struct RepeatedInParams(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for RepeatedInParams {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(RepeatedVisitor {
+                look_into_params: false,
+            })
+            .map(|found| RepeatedInParams(found.0))
+    }
+}
+
+struct RepeatedVisitor {
+    look_into_params: bool,
+}
+
+impl<'de> serde::de::Visitor<'de> for RepeatedVisitor {
+    type Value = Repeated;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Repeated, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        let mut repeated = None;
+        while let Some(name) = map.next_key::<String>()? {
+            if self.look_into_params && name == "params" {
+                let inner = map.next_value::<RepeatedInParams>()?;
+                repeated = repeated.or(inner.0.map(|inner| format!("params.{inner}")));
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+            if !seen.insert(name.clone()) {
+                repeated = repeated.or(Some(name));
+            }
+        }
+        Ok(Repeated(repeated))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Repeated, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Repeated(None))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Repeated, E> {
+        Ok(Repeated(None))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Repeated, E> {
+        Ok(Repeated(None))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Repeated, E> {
+        Ok(Repeated(None))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Repeated, E> {
+        Ok(Repeated(None))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Repeated, E> {
+        Ok(Repeated(None))
+    }
+
+    fn visit_unit<E>(self) -> Result<Repeated, E> {
+        Ok(Repeated(None))
+    }
 }
 
 /// The parameters the methods tunnelgate serves require; others are left to rmcp.
@@ -218,6 +312,30 @@ mod tests {
             code_of(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#),
             Some(INVALID_PARAMS)
         );
+    }
+
+    #[test]
+    fn refuses_a_member_named_twice_in_the_message_or_its_params() {
+        // The fast lane would answer these (its `Value` keeps the last member); rmcp refuses the body.
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"tools/list"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call","params":{"name":"a"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","name":"b"}}"#,
+        ] {
+            let (_, code, message) = check_message(body.as_bytes()).unwrap_err();
+
+            assert_eq!(code, INVALID_REQUEST, "{body}");
+            assert!(message.contains("appears twice"), "{message}");
+        }
+    }
+
+    #[test]
+    fn reads_repeated_names_deeper_than_params_as_the_last_one_like_rmcp() {
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":1,"x":2}}}"#;
+
+        let message = check_message(body.as_bytes()).unwrap();
+
+        assert_eq!(message["params"]["arguments"]["x"], 2);
     }
 
     #[test]

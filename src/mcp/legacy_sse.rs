@@ -19,6 +19,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::McpHandler;
+use super::jsonrpc_guard::repeated_member;
 use crate::access::Identity;
 use crate::admin::metrics::Metrics;
 use crate::telemetry::RequestInfo;
@@ -264,15 +265,9 @@ pub async fn post_message(
     else {
         return json_error(StatusCode::BAD_REQUEST, "invalid_session_id");
     };
-    let mut message: ClientJsonRpcMessage = match serde_json::from_slice::<serde_json::Value>(&body)
-    {
-        Err(_) => return jsonrpc_error(-32700, "Parse error"),
-        Ok(value) => match serde_json::from_value(value) {
-            Ok(message) => message,
-            Err(error) => {
-                return jsonrpc_error(-32600, &format!("Invalid Request: {error}"));
-            }
-        },
+    let mut message = match parse_client_message(&body) {
+        Ok(message) => message,
+        Err((code, text)) => return jsonrpc_error(code, &text),
     };
     let mut to_server = {
         let mut open = sessions.lock();
@@ -305,6 +300,20 @@ pub async fn post_message(
     }
 }
 
+/// One client message from a `POST /message` body: -32700 when it is not JSON, -32600 when
+/// it is JSON but not a message rmcp understands, or names a member twice (as on `/mcp`).
+pub fn parse_client_message(body: &[u8]) -> Result<ClientJsonRpcMessage, (i32, String)> {
+    let value = serde_json::from_slice::<serde_json::Value>(body)
+        .map_err(|_| (-32700, "Parse error".to_owned()))?;
+    if let Some(name) = repeated_member(body) {
+        return Err((
+            -32600,
+            format!("Invalid Request: the member {name:?} appears twice"),
+        ));
+    }
+    serde_json::from_value(value).map_err(|error| (-32600, format!("Invalid Request: {error}")))
+}
+
 fn jsonrpc_error(code: i32, message: &str) -> HttpResponse {
     HttpResponse::BadRequest().json(json!({
         "jsonrpc": "2.0",
@@ -323,6 +332,22 @@ mod tests {
         let second = new_session_id();
         assert!(is_well_formed_session_id(&first));
         assert_ne!(first, second);
+    }
+
+    #[test]
+    fn refuses_a_message_that_names_a_member_twice() {
+        // Through a `Value` the last `id` would win; rmcp's own parse refuses such a body.
+        let body = br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"tools/list"}"#;
+
+        let refused = parse_client_message(body).map(|_| ());
+
+        assert_eq!(
+            refused,
+            Err((
+                -32600,
+                "Invalid Request: the member \"id\" appears twice".to_owned()
+            ))
+        );
     }
 
     #[test]

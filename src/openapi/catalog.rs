@@ -14,7 +14,7 @@ use http::Method;
 use serde_json::Value;
 
 use super::description::{Pagination, describe_operation, describe_pagination};
-use super::document::{self, OpenApiVersion, SpecError};
+use super::document::{self, OpenApiVersion, Problem, SpecError};
 use super::naming::{NameAllocator, base_tool_name};
 use super::operation::{self, DeclaredBody, DeclaredLocation, DeclaredParameter, OperationRef};
 use super::schema::{self, BodySchemaInput, ParameterSchemaInput, SchemaOptions};
@@ -60,7 +60,17 @@ pub struct CatalogOptions {
     pub max_page_size: Option<u64>,
     /// How much prose and data the argument schemas carry.
     pub schema: SchemaOptions,
+    /// Largest sum of all tools' `inputSchema`s, as compact JSON bytes: a document whose operations each reach a
+    /// large shared definition would otherwise cost its size once per operation. Past it the document is refused
+    /// ([`Problem::CatalogTooLarge`]).
+    ///
+    /// [`Problem::CatalogTooLarge`]: super::document::Problem::CatalogTooLarge
+    pub max_catalog_schema_bytes: usize,
 }
+
+/// The default [`CatalogOptions::max_catalog_schema_bytes`]: 16 MiB. All of Polar's operations together take
+/// about 230 KB.
+pub const MAX_CATALOG_SCHEMA_BYTES: usize = 16 * 1024 * 1024;
 
 impl Default for CatalogOptions {
     fn default() -> Self {
@@ -73,6 +83,7 @@ impl Default for CatalogOptions {
             pagination_hint: true,
             max_page_size: None,
             schema: SchemaOptions::default(),
+            max_catalog_schema_bytes: MAX_CATALOG_SCHEMA_BYTES,
         }
     }
 }
@@ -113,6 +124,7 @@ impl Catalog {
         let exclude = compile_globs(&options.exclude)?;
         let mut names = NameAllocator::new();
         let mut catalog = Catalog::default();
+        let mut schema_bytes: usize = 0;
         for operation in operation::operations(doc)? {
             let name = names.allocate(&base_tool_name(
                 operation.operation_id(),
@@ -168,7 +180,16 @@ impl Catalog {
                 options,
             };
             match draft.build()? {
-                Ok(tool) => {
+                Ok((tool, tool_schema_bytes)) => {
+                    schema_bytes = schema_bytes.saturating_add(tool_schema_bytes);
+                    if schema_bytes > options.max_catalog_schema_bytes {
+                        return Err(SpecError::invalid(
+                            "/paths",
+                            Problem::CatalogTooLarge {
+                                limit: options.max_catalog_schema_bytes,
+                            },
+                        ));
+                    }
                     catalog
                         .index_by_name
                         .insert(tool.name.clone(), catalog.tools.len());
@@ -223,8 +244,9 @@ struct ToolDraft<'doc, 'op> {
 }
 
 impl ToolDraft<'_, '_> {
-    /// `Ok(Err(skipped))` when the operation cannot be served; `Err` only for a broken document.
-    fn build(self) -> Result<Result<ApiTool, SkippedOperation>, SpecError> {
+    /// The tool and the size of its input schema; `Ok(Err(skipped))` when the operation cannot be served; `Err`
+    /// only for a broken (or too large) document.
+    fn build(self) -> Result<Result<(ApiTool, usize), SkippedOperation>, SpecError> {
         let declared = operation::parameters(self.doc, self.operation)?;
         let mut sendable: Vec<DeclaredParameter<'_>> = Vec::with_capacity(declared.len());
         for parameter in declared {
@@ -294,7 +316,9 @@ impl ToolDraft<'_, '_> {
             &schema_inputs,
             body_input.as_ref(),
             &self.options.schema,
+            &self.operation.pointer,
         )?;
+        let schema_bytes = built.bytes;
         let mut input_schema = built.schema;
 
         let params: Vec<ParamBinding> = sendable
@@ -342,7 +366,7 @@ impl ToolDraft<'_, '_> {
             pagination,
             self.options.description_max,
         );
-        Ok(Ok(ApiTool {
+        let tool = ApiTool {
             name: self.name,
             title,
             description,
@@ -355,7 +379,8 @@ impl ToolDraft<'_, '_> {
             params,
             body: body.map(|(binding, ..)| binding),
             scopes: self.scopes,
-        }))
+        };
+        Ok(Ok((tool, schema_bytes)))
     }
 
     fn skip(&self, reason: String) -> SkippedOperation {

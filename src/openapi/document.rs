@@ -52,6 +52,11 @@ pub enum SpecError {
     /// The document parsed but a place in it is not what OpenAPI requires.
     #[error("invalid OpenAPI document at {pointer}: {problem}")]
     Invalid { pointer: String, problem: Problem },
+    /// The YAML document's aliases (`*name`) expand it past [`MAX_YAML_ALIAS_NODES`] nodes beyond its size.
+    #[error(
+        "the OpenAPI document's YAML aliases expand it past {limit} nodes; a document that big must be written out"
+    )]
+    AliasExpansion { limit: usize },
     /// The `include`/`exclude` globs of the tool selection cannot be combined into one matcher.
     #[error("invalid tool selection pattern {pattern:?}: {message}")]
     InvalidSelection { pattern: String, message: String },
@@ -70,7 +75,9 @@ impl SpecError {
     pub fn pointer(&self) -> Option<&str> {
         match self {
             SpecError::Invalid { pointer, .. } => Some(pointer),
-            SpecError::Unparsable { .. } | SpecError::InvalidSelection { .. } => None,
+            SpecError::Unparsable { .. }
+            | SpecError::AliasExpansion { .. }
+            | SpecError::InvalidSelection { .. } => None,
         }
     }
 }
@@ -108,6 +115,16 @@ pub enum Problem {
     RefLoop(String),
     #[error("{0}")]
     Unsupported(String),
+    #[error(
+        "the operation's argument schema would be larger than {limit} bytes once its $refs are inlined"
+    )]
+    SchemaTooLarge { limit: usize },
+    #[error(
+        "the operation's argument schema would nest deeper than {limit} levels once its $refs are inlined"
+    )]
+    SchemaTooDeep { limit: usize },
+    #[error("the argument schemas of all operations together would be larger than {limit} bytes")]
+    CatalogTooLarge { limit: usize },
 }
 
 /// Parses an OpenAPI document from bytes. JSON is tried when the first non-blank byte is `{`; anything else is
@@ -122,12 +139,149 @@ pub fn parse_document(bytes: &[u8]) -> Result<Value, SpecError> {
             message: error.to_string(),
         });
     }
-    let yaml: serde_norway::Value =
-        serde_norway::from_slice(without_bom).map_err(|error| SpecError::Unparsable {
-            format: "YAML",
-            message: error.to_string(),
-        })?;
+    let unparsable = |error: serde_norway::Error| SpecError::Unparsable {
+        format: "YAML",
+        message: error.to_string(),
+    };
+    // Count first, keep nothing: an alias repeats its anchor's whole node, so a 500 KB document can stand for
+    // billions of nodes, and building them is what must not happen.
+    let limit = without_bom.len().saturating_add(MAX_YAML_ALIAS_NODES);
+    let remaining = std::cell::Cell::new(limit);
+    let counted = serde::de::DeserializeSeed::deserialize(
+        CountNodes {
+            remaining: &remaining,
+        },
+        serde_norway::Deserializer::from_slice(without_bom),
+    );
+    match counted {
+        Ok(()) => {}
+        Err(_) if remaining.get() == 0 => return Err(SpecError::AliasExpansion { limit }),
+        Err(error) => return Err(unparsable(error)),
+    }
+    let yaml: serde_norway::Value = serde_norway::from_slice(without_bom).map_err(unparsable)?;
     yaml_to_json(yaml, "")
+}
+
+/// How many YAML nodes a document may have beyond one per byte of its text: room for aliases (`*name`) to repeat
+/// anchored nodes a fair number of times, and no room for a "billion laughs".
+pub const MAX_YAML_ALIAS_NODES: usize = 1_000_000;
+
+/// Walks a YAML document the way deserialising it would (aliases expanded) and counts its nodes down from
+/// `remaining`, failing when none are left. It builds nothing.
+struct CountNodes<'a> {
+    remaining: &'a std::cell::Cell<usize>,
+}
+
+impl CountNodes<'_> {
+    fn count<E: serde::de::Error>(&self) -> Result<(), E> {
+        match self.remaining.get().checked_sub(1) {
+            Some(left) if left > 0 => {
+                self.remaining.set(left);
+                Ok(())
+            }
+            _ => {
+                self.remaining.set(0);
+                Err(E::custom("too many nodes"))
+            }
+        }
+    }
+
+    fn again(&self) -> Self {
+        CountNodes {
+            remaining: self.remaining,
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for CountNodes<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for CountNodes<'_> {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("any YAML node")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.count()
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.count()
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.count()
+    }
+
+    fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<(), E> {
+        self.count()
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<(), E> {
+        self.count()
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.count()
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        self.count()
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<(), E> {
+        self.count()
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.count()
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        self.count()
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        self.count()?;
+        serde::de::DeserializeSeed::deserialize(self.again(), deserializer)
+    }
+
+    fn visit_newtype_struct<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<(), D::Error> {
+        self.count()?;
+        serde::de::DeserializeSeed::deserialize(self.again(), deserializer)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        self.count()?;
+        while items.next_element_seed(self.again())?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut entries: A) -> Result<(), A::Error> {
+        self.count()?;
+        while entries.next_key_seed(self.again())?.is_some() {
+            entries.next_value_seed(self.again())?;
+        }
+        Ok(())
+    }
+
+    /// A tagged node (`!tag value`): the tag is dropped later, the value counts.
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, tagged: A) -> Result<(), A::Error> {
+        use serde::de::VariantAccess;
+        self.count()?;
+        let (_, value) = tagged.variant::<serde::de::IgnoredAny>()?;
+        value.newtype_variant_seed(self.again())
+    }
 }
 
 /// Converts YAML into JSON values. Done by hand rather than through serde because YAML allows non-string keys
@@ -552,6 +706,32 @@ mod tests {
             matches!(error, SpecError::Unparsable { format: "YAML", .. }),
             "{error}"
         );
+    }
+
+    #[test]
+    fn refuses_yaml_whose_aliases_expand_past_the_node_limit() {
+        // 100,000 aliases of a 100,000-item sequence: 500 KB of text for 10^10 nodes, which took minutes (and would
+        // take hundreds of GB) to build.
+        let items = vec!["1"; 100_000].join(",");
+        let aliases = vec!["*a"; 100_000].join(",");
+        let yaml = format!("openapi: 3.1.0\npaths: {{}}\nx-a: &a [{items}]\nx-b: [{aliases}]\n");
+
+        let error = parse_document(yaml.as_bytes()).unwrap_err();
+
+        assert!(
+            matches!(error, SpecError::AliasExpansion { limit } if limit == yaml.len() + MAX_YAML_ALIAS_NODES),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn expands_a_moderate_use_of_yaml_aliases() {
+        let yaml = b"openapi: 3.1.0\npaths:\n  /a:\n    get:\n      parameters:\n        - &limit {name: limit, in: query, schema: {type: integer}}\n  /b:\n    get:\n      parameters: [*limit, !!map {name: q, in: query, schema: {}}]\n";
+
+        let doc = parse_document(yaml).unwrap();
+
+        assert_eq!(doc["paths"]["/b"]["get"]["parameters"][0]["name"], "limit");
+        assert_eq!(doc["paths"]["/b"]["get"]["parameters"][1]["name"], "q");
     }
 
     #[test]

@@ -30,13 +30,13 @@ mod simplify;
 
 use serde_json::{Map, Value, json};
 
-use super::document::{OpenApiVersion, SpecError};
+use super::document::{OpenApiVersion, Problem, SpecError};
 use super::operation::DeclaredLocation;
 use super::text::shorten;
 use argument_names::assign_argument_names;
 use convert::Converter;
 pub use options::{BODY_ARGUMENT, SchemaOptions};
-use simplify::{inline_definitions, simplify_tree};
+use simplify::{ExpansionLimit, MAX_INLINED_DEPTH, inline_definitions, simplify_tree};
 
 /// One parameter as the schema builder needs it.
 #[derive(Debug, Clone)]
@@ -64,15 +64,19 @@ pub struct BodySchemaInput<'doc> {
 pub struct InputSchema {
     pub schema: Map<String, Value>,
     pub argument_names: Vec<String>,
+    /// The schema's size as compact JSON.
+    pub bytes: usize,
 }
 
-/// Builds the flat input schema for one operation.
+/// Builds the flat input schema for one operation. `operation_pointer` is named by errors about the schema as a
+/// whole (too large, too deep once definitions are inlined).
 pub fn build_input_schema(
     doc: &Value,
     version: OpenApiVersion,
     parameters: &[ParameterSchemaInput<'_>],
     body: Option<&BodySchemaInput<'_>>,
     options: &SchemaOptions,
+    operation_pointer: &str,
 ) -> Result<InputSchema, SpecError> {
     let locations: Vec<_> = parameters
         .iter()
@@ -131,7 +135,25 @@ pub fn build_input_schema(
         schema.insert("required".to_owned(), Value::Array(required));
     }
     schema.insert("additionalProperties".to_owned(), Value::Bool(false));
-    let kept_defs = inline_definitions(&mut schema, defs);
+    let too_large = || {
+        SpecError::invalid(
+            operation_pointer,
+            Problem::SchemaTooLarge {
+                limit: options.max_schema_bytes,
+            },
+        )
+    };
+    let kept_defs = inline_definitions(&mut schema, defs, options.max_schema_bytes).map_err(
+        |limit| match limit {
+            ExpansionLimit::Bytes => too_large(),
+            ExpansionLimit::Depth => SpecError::invalid(
+                operation_pointer,
+                Problem::SchemaTooDeep {
+                    limit: MAX_INLINED_DEPTH,
+                },
+            ),
+        },
+    )?;
     if !kept_defs.is_empty() {
         schema.insert("$defs".to_owned(), Value::Object(kept_defs));
     }
@@ -143,9 +165,14 @@ pub fn build_input_schema(
             }
         }
     }
+    let bytes = serde_json::to_string(&schema).map_or(usize::MAX, |text| text.len());
+    if bytes > options.max_schema_bytes {
+        return Err(too_large());
+    }
     Ok(InputSchema {
         schema,
         argument_names,
+        bytes,
     })
 }
 

@@ -225,3 +225,46 @@ fn finds_polar_tools_by_words_for_the_dynamic_mode() {
 
     assert_eq!(found.first(), Some(&"customers_list"), "{found:?}");
 }
+
+/// JSON nesting depth of a value.
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Object(object) => 1 + object.values().map(depth).max().unwrap_or(0),
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+#[test]
+fn stays_far_below_the_schema_size_and_depth_limits() {
+    let Some(doc) = polar_document() else { return };
+    let options = CatalogOptions {
+        read_only: false,
+        required_security_scheme: None,
+        ..CatalogOptions::polar()
+    };
+
+    let catalog = Catalog::build(&doc, &options).unwrap();
+
+    let schemas: Vec<Value> = catalog
+        .tools()
+        .iter()
+        .map(|tool| Value::Object((*tool.input_schema).clone()))
+        .collect();
+    let sizes: Vec<usize> = schemas
+        .iter()
+        .map(|schema| serde_json::to_string(schema).unwrap().len())
+        .collect();
+    let largest = sizes.iter().copied().max().unwrap();
+    let total: usize = sizes.iter().sum();
+    let deepest = schemas.iter().map(depth).max().unwrap();
+    report(&format!(
+        "Polar, all {} operations: largest input schema {largest} bytes, all together {total} bytes, \
+         deepest {deepest} JSON levels",
+        catalog.len()
+    ));
+    assert!(largest * 16 <= options.schema.max_schema_bytes, "{largest}");
+    assert!(total * 16 <= options.max_catalog_schema_bytes, "{total}");
+    // MAX_INLINED_DEPTH (simplify.rs) is 256.
+    assert!(deepest * 4 <= 256, "{deepest}");
+}

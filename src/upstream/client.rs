@@ -167,6 +167,23 @@ impl UpstreamClient {
             .acquire()
             .await
             .map_err(|_| UpstreamError::Unreachable("client is shutting down".into()))?;
+        let builder = self.request_builder(request)?;
+        let started = Instant::now();
+        let outcome = self.exchange(builder).await;
+        let class = match &outcome {
+            Ok(response) => status_class(response.status),
+            Err(_) => "error",
+        };
+        self.metrics.record_upstream(class, started.elapsed());
+        outcome
+    }
+
+    /// The HTTP request for `request`: the base URL joined with its path, its headers, then the configured
+    /// headers (credential last) replacing any of the same name, and the body.
+    pub(crate) fn request_builder(
+        &self,
+        request: &UpstreamRequest,
+    ) -> Result<reqwest::RequestBuilder, UpstreamError> {
         let url = format!("{}{}", self.base_url, request.path_and_query);
         let mut headers =
             HeaderMap::with_capacity(request.headers.len() + self.fixed_headers.len());
@@ -189,14 +206,7 @@ impl UpstreamClient {
                 .map_err(|error| UpstreamError::InvalidRequest(error.to_string()))?;
             builder = builder.body(bytes);
         }
-        let started = Instant::now();
-        let outcome = self.exchange(builder).await;
-        let class = match &outcome {
-            Ok(response) => status_class(response.status),
-            Err(_) => "error",
-        };
-        self.metrics.record_upstream(class, started.elapsed());
-        outcome
+        Ok(builder)
     }
 
     async fn exchange(
@@ -238,7 +248,7 @@ impl UpstreamClient {
         })
     }
 
-    fn classify(&self, error: reqwest::Error) -> UpstreamError {
+    pub(crate) fn classify(&self, error: reqwest::Error) -> UpstreamError {
         if error.is_connect() {
             // Includes connect timeouts: nothing was sent, so a retry is safe to consider.
             UpstreamError::Unreachable(error.without_url().to_string())

@@ -228,3 +228,39 @@ fn binds_the_json_body() {
     );
     assert_eq!(create.input_schema["required"], json!(["body"]));
 }
+
+#[test]
+fn refuses_a_document_whose_tools_together_pass_the_catalog_size_limit() {
+    // A hundred operations share one definition of about 400 bytes (descriptions trimmed): each tool carries its
+    // own copy.
+    let shared = json!({"type": "object", "description": "x".repeat(150), "properties": {
+        "a": {"type": "string", "description": "y".repeat(150)},
+        "b": {"type": "string", "description": "z".repeat(150)}}});
+    let paths: serde_json::Map<String, Value> = (0..100)
+        .map(|n| {
+            let operation = json!({"get": {"parameters": [
+                {"name": "q", "in": "query", "schema": {"$ref": "#/components/schemas/Shared"}}]}});
+            (format!("/things{n}"), operation)
+        })
+        .collect();
+    let doc = json!({"openapi": "3.1.0", "paths": paths,
+        "components": {"schemas": {"Shared": shared}}});
+    let options = CatalogOptions {
+        max_catalog_schema_bytes: 16 * 1024,
+        ..CatalogOptions::default()
+    };
+
+    let error = Catalog::build(&doc, &options).unwrap_err();
+
+    assert_eq!(error.pointer(), Some("/paths"));
+    assert!(
+        error.to_string().contains("larger than 16384 bytes"),
+        "{error}"
+    );
+    assert_eq!(
+        Catalog::build(&doc, &CatalogOptions::default())
+            .unwrap()
+            .len(),
+        100
+    );
+}

@@ -7,6 +7,9 @@ pub const BODY_ARGUMENT: &str = "body";
 /// Longest argument or definition name handed to the model; some clients reject longer property names.
 pub(super) const MAX_ARGUMENT_NAME_LEN: usize = 64;
 
+/// The default [`SchemaOptions::max_schema_bytes`]: 1 MiB. Polar's largest tool schema is about 12 KB.
+pub const MAX_SCHEMA_BYTES: usize = 1024 * 1024;
+
 /// Knobs for how much prose and data the generated schemas carry.
 #[derive(Debug, Clone)]
 pub struct SchemaOptions {
@@ -19,6 +22,12 @@ pub struct SchemaOptions {
     /// Largest `enum` kept. A longer one (Polar's 600 time zones) is replaced by `examples` with its first few
     /// members: it would cost kilobytes on every `tools/list`, and the upstream still rejects a wrong value.
     pub enum_max_members: usize,
+    /// Largest `inputSchema` of one tool, as compact JSON bytes, once definitions are inlined. Inlining copies a
+    /// definition at every use, so a small hostile document could otherwise expand without bound; a schema past
+    /// this is a document error ([`Problem::SchemaTooLarge`]).
+    ///
+    /// [`Problem::SchemaTooLarge`]: crate::openapi::document::Problem::SchemaTooLarge
+    pub max_schema_bytes: usize,
 }
 
 impl Default for SchemaOptions {
@@ -28,6 +37,7 @@ impl Default for SchemaOptions {
             default_max_bytes: 80,
             example_max_bytes: 40,
             enum_max_members: 64,
+            max_schema_bytes: MAX_SCHEMA_BYTES,
         }
     }
 }

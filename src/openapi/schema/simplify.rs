@@ -13,14 +13,30 @@ pub(super) fn compact_len(value: &Value) -> usize {
     serde_json::to_string(value).map_or(usize::MAX, |text| text.len())
 }
 
+/// Deepest JSON nesting an inlined schema may reach. Inlining follows chains of definitions (`A` holds `B` holds
+/// `C` …), so a document can nest far deeper through its `$ref`s than any one inline schema (capped by
+/// `MAX_SCHEMA_DEPTH` in `convert.rs`); every later pass over the schema recurses this deep.
+pub(super) const MAX_INLINED_DEPTH: usize = 256;
+
+/// Why inlining stopped: the schema would grow past its byte budget or nest too deep. Inlining copies a definition
+/// at every use, and a definition may hold uses of others, so a small document can otherwise expand exponentially.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ExpansionLimit {
+    Bytes,
+    Depth,
+}
+
 /// Replaces `$ref`s to definitions that are used once, or are tiny, by the definition itself, unless the
-/// definition can reach itself. Returns the definitions that must stay.
+/// definition can reach itself. Returns the definitions that must stay. The copies inlining makes may add at most
+/// `max_added_bytes` (compact JSON) and nest at most [`MAX_INLINED_DEPTH`] levels; beyond either it stops with
+/// the limit it hit.
 pub(super) fn inline_definitions(
     root: &mut Map<String, Value>,
     mut defs: Map<String, Value>,
-) -> Map<String, Value> {
+    max_added_bytes: usize,
+) -> Result<Map<String, Value>, ExpansionLimit> {
     if defs.is_empty() {
-        return defs;
+        return Ok(defs);
     }
     let mut use_counts: HashMap<String, usize> = HashMap::new();
     let mut edges: HashMap<String, Vec<String>> = HashMap::new();
@@ -37,26 +53,37 @@ pub(super) fn inline_definitions(
         });
         edges.insert(name.clone(), targets);
     }
-    let inlinable: HashMap<String, Value> = defs
-        .iter()
-        .filter(|(name, body)| {
-            let used_once = use_counts.get(*name).copied().unwrap_or(0) <= 1;
-            (used_once || compact_len(body) <= TINY_DEFINITION_BYTES)
-                && !reaches_itself(name, &edges)
-        })
-        .map(|(name, body)| (name.clone(), body.clone()))
-        .collect();
+    let mut inlinable: HashMap<String, Inlinable> = HashMap::new();
+    for (name, body) in &defs {
+        let used_once = use_counts.get(name).copied().unwrap_or(0) <= 1;
+        let bytes = compact_len(body);
+        if (used_once || bytes <= TINY_DEFINITION_BYTES) && !reaches_itself(name, &edges) {
+            let definition = Inlinable {
+                body: body.clone(),
+                bytes,
+            };
+            inlinable.insert(name.clone(), definition);
+        }
+    }
     if inlinable.is_empty() {
-        return defs;
+        return Ok(defs);
     }
     defs.retain(|name, _| !inlinable.contains_key(name));
+    // What inlining may still add, in bytes of copied definitions.
+    let mut budget = max_added_bytes;
     for value in root.values_mut() {
-        substitute_refs(value, &inlinable);
+        substitute_refs(value, &inlinable, &mut budget, 1)?;
     }
     for body in defs.values_mut() {
-        substitute_refs(body, &inlinable);
+        substitute_refs(body, &inlinable, &mut budget, 1)?;
     }
-    defs
+    Ok(defs)
+}
+
+/// A definition to inline, with its size as compact JSON (what each copy costs the budget).
+struct Inlinable {
+    body: Value,
+    bytes: usize,
 }
 
 fn def_name_of(reference: &str) -> Option<&str> {
@@ -106,7 +133,17 @@ fn reaches_itself(start: &str, edges: &HashMap<String, Vec<String>>) -> bool {
 /// Annotation keywords where the referring schema's value wins over the definition's when both are present.
 const ANNOTATIONS: [&str; 5] = ["description", "title", "default", "examples", "deprecated"];
 
-fn substitute_refs(value: &mut Value, inlinable: &HashMap<String, Value>) {
+/// Inlines the definitions `value` refers to, paying each copy's size from `budget`; `depth` is the JSON nesting
+/// of `value` in the finished schema.
+fn substitute_refs(
+    value: &mut Value,
+    inlinable: &HashMap<String, Inlinable>,
+    budget: &mut usize,
+    depth: usize,
+) -> Result<(), ExpansionLimit> {
+    if depth > MAX_INLINED_DEPTH {
+        return Err(ExpansionLimit::Depth);
+    }
     match value {
         Value::Object(object) => {
             let target = match object.get("$ref") {
@@ -116,23 +153,31 @@ fn substitute_refs(value: &mut Value, inlinable: &HashMap<String, Value>) {
                 _ => None,
             };
             if let Some(definition) = target {
+                *budget = budget
+                    .checked_sub(definition.bytes)
+                    .ok_or(ExpansionLimit::Bytes)?;
                 object.remove("$ref");
-                let mut replacement = definition.clone();
-                // The definition may itself refer to other inlinable definitions (never to itself).
-                substitute_refs(&mut replacement, inlinable);
+                let mut replacement = definition.body.clone();
+                // The definition may itself refer to other inlinable definitions (never to itself). Each inlining
+                // counts as a level even though its members land in `object`: a chain of definitions that are only
+                // `$ref`s (`A` → `B` → …) would otherwise recurse without bound at one depth.
+                substitute_refs(&mut replacement, inlinable, budget, depth + 1)?;
                 merge_into(object, replacement);
             }
             for (key, child) in object.iter_mut() {
                 if !matches!(key.as_str(), "enum" | "const" | "default" | "examples") {
-                    substitute_refs(child, inlinable);
+                    substitute_refs(child, inlinable, budget, depth + 1)?;
                 }
             }
         }
-        Value::Array(items) => items
-            .iter_mut()
-            .for_each(|item| substitute_refs(item, inlinable)),
+        Value::Array(items) => {
+            for item in items {
+                substitute_refs(item, inlinable, budget, depth + 1)?;
+            }
+        }
         _ => {}
     }
+    Ok(())
 }
 
 /// Merges an inlined definition into the object that referred to it: the referrer's annotations win, and a clash

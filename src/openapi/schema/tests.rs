@@ -87,6 +87,7 @@ fn converts_openapi_3_0_nullable_into_a_type_array() {
         &[query("q", schema)],
         None,
         &options(),
+        "/op",
     )
     .unwrap();
 
@@ -110,6 +111,7 @@ fn wraps_a_nullable_ref_in_any_of_for_openapi_3_0() {
         &[],
         Some(&body_of(&schema)),
         &options(),
+        "/op",
     )
     .unwrap();
 
@@ -130,6 +132,7 @@ fn collapses_a_nullable_single_use_ref_into_a_type_array_once_inlined() {
         &[],
         Some(&body_of(&schema)),
         &options(),
+        "/op",
     )
     .unwrap();
 
@@ -151,6 +154,7 @@ fn keeps_a_recursive_definition_as_a_ref_in_the_tools_own_defs() {
         &[],
         Some(&body_of(&schema)),
         &options(),
+        "/op",
     )
     .unwrap();
 
@@ -178,6 +182,7 @@ fn carries_only_the_definitions_the_tool_reaches() {
         &[],
         Some(&body_of(&schema)),
         &options(),
+        "/op",
     )
     .unwrap();
 
@@ -210,6 +215,7 @@ fn drops_openapi_only_keywords_and_titles_that_repeat_the_name() {
         &[query("buyer", schema)],
         None,
         &options(),
+        "/op",
     )
     .unwrap();
 
@@ -230,6 +236,7 @@ fn converts_openapi_3_0_boolean_exclusive_minimum() {
         &[query("n", schema)],
         None,
         &options(),
+        "/op",
     )
     .unwrap();
 
@@ -252,6 +259,7 @@ fn collapses_a_pydantic_optional_into_a_nullable_type() {
         &[query("organization_id", schema)],
         None,
         &options(),
+        "/op",
     )
     .unwrap();
 
@@ -274,6 +282,7 @@ fn inlines_a_single_use_enum_and_makes_its_nullable_array_compact() {
         &[query("sorting", schema)],
         None,
         &options(),
+        "/op",
     )
     .unwrap();
 
@@ -295,6 +304,7 @@ fn merges_a_single_all_of_ref_with_its_description() {
         &[],
         Some(&body_of(&schema)),
         &options(),
+        "/op",
     )
     .unwrap();
 
@@ -318,6 +328,7 @@ fn keeps_one_of_alternatives() {
         &[],
         Some(&body_of(&schema)),
         &options(),
+        "/op",
     )
     .unwrap();
 
@@ -347,6 +358,7 @@ fn marks_required_parameters_and_the_required_body() {
         &[query("q", string), id],
         Some(&body_of(&body_schema)),
         &options(),
+        "/op",
     )
     .unwrap();
 
@@ -363,8 +375,15 @@ fn marks_required_parameters_and_the_required_body() {
 
 #[test]
 fn gives_an_operation_without_arguments_a_closed_empty_object() {
-    let built =
-        build_input_schema(&json!({}), OpenApiVersion::V3_1, &[], None, &options()).unwrap();
+    let built = build_input_schema(
+        &json!({}),
+        OpenApiVersion::V3_1,
+        &[],
+        None,
+        &options(),
+        "/op",
+    )
+    .unwrap();
 
     assert_eq!(
         Value::Object(built.schema),
@@ -380,8 +399,15 @@ fn prefers_the_parameter_description_and_trims_it() {
     let long = "word ".repeat(100);
     parameter.description = Some(Box::leak(long.into_boxed_str()));
 
-    let built =
-        build_input_schema(&doc, OpenApiVersion::V3_1, &[parameter], None, &options()).unwrap();
+    let built = build_input_schema(
+        &doc,
+        OpenApiVersion::V3_1,
+        &[parameter],
+        None,
+        &options(),
+        "/op",
+    )
+    .unwrap();
 
     let description = built.schema["properties"]["q"]["description"]
         .as_str()
@@ -402,8 +428,130 @@ fn names_the_place_of_an_unknown_type() {
         &[query("upload", schema)],
         None,
         &options(),
+        "/op",
     )
     .unwrap_err();
 
     assert_eq!(error.pointer(), Some("/test/upload/type"));
+}
+
+/// `T<n>` is only a `$ref` to `B<n>`, and `B<n>` has `fan_out` properties each a `$ref` to `T<n+1>`: every
+/// definition is tiny or used once, so all are inlined, and the schema grows as `fan_out` to the power `levels`.
+fn exponential_definitions(levels: usize, fan_out: usize) -> Value {
+    let mut schemas = Map::new();
+    for level in 0..levels {
+        schemas.insert(
+            format!("T{level}"),
+            json!({"$ref": format!("#/components/schemas/B{level}")}),
+        );
+        let properties: Map<String, Value> = (0..fan_out)
+            .map(|n| {
+                let next = json!({"$ref": format!("#/components/schemas/T{}", level + 1)});
+                (format!("p{n}"), next)
+            })
+            .collect();
+        schemas.insert(
+            format!("B{level}"),
+            json!({"type": "object", "properties": properties}),
+        );
+    }
+    schemas.insert(format!("T{levels}"), json!({"type": "string"}));
+    json!({"components": {"schemas": schemas}})
+}
+
+#[test]
+fn refuses_definitions_that_inline_into_a_schema_past_the_size_limit() {
+    // 6^5 = 7,776 copies of the innermost definition: a few hundred KB from a 2 KB document (20 levels would be
+    // 6^20 copies, and no machine finishes inlining them).
+    let doc = exponential_definitions(5, 6);
+    let schema = json!({"$ref": "#/components/schemas/T0"});
+    let options = SchemaOptions {
+        max_schema_bytes: 64 * 1024,
+        ..options()
+    };
+
+    let error = build_input_schema(
+        &doc,
+        OpenApiVersion::V3_1,
+        &[],
+        Some(&body_of(&schema)),
+        &options,
+        "/paths/~1x/post",
+    )
+    .unwrap_err();
+
+    assert_eq!(error.pointer(), Some("/paths/~1x/post"));
+    assert!(
+        matches!(
+            &error,
+            SpecError::Invalid {
+                problem: Problem::SchemaTooLarge { limit: 65536 },
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn inlines_the_same_definitions_when_they_fit_the_size_limit() {
+    let doc = exponential_definitions(2, 3);
+    let schema = json!({"$ref": "#/components/schemas/T0"});
+
+    let built = build_input_schema(
+        &doc,
+        OpenApiVersion::V3_1,
+        &[],
+        Some(&body_of(&schema)),
+        &options(),
+        "/op",
+    )
+    .unwrap();
+
+    assert_eq!(
+        built.schema["properties"]["body"]["properties"]["p2"]["properties"]["p0"],
+        json!({"type": "string"})
+    );
+    assert_eq!(
+        built.bytes,
+        serde_json::to_string(&built.schema).unwrap().len()
+    );
+}
+
+#[test]
+fn refuses_a_chain_of_definitions_that_inlines_past_the_depth_limit() {
+    // Each `L<n>` is used once, so each is inlined into the one before: a 300-deep schema (a few thousand would
+    // overflow the stack of every pass that walks it).
+    let mut schemas = Map::new();
+    for level in 0..300 {
+        schemas.insert(
+            format!("L{level}"),
+            json!({"type": "array", "items": {"$ref": format!("#/components/schemas/L{}", level + 1)}}),
+        );
+    }
+    schemas.insert("L300".to_owned(), json!({"type": "string"}));
+    let doc = json!({"components": {"schemas": schemas}});
+    let schema = json!({"$ref": "#/components/schemas/L0"});
+
+    let error = build_input_schema(
+        &doc,
+        OpenApiVersion::V3_1,
+        &[],
+        Some(&body_of(&schema)),
+        &options(),
+        "/paths/~1deep/post",
+    )
+    .unwrap_err();
+
+    assert_eq!(error.pointer(), Some("/paths/~1deep/post"));
+    assert!(
+        matches!(
+            &error,
+            SpecError::Invalid {
+                problem: Problem::SchemaTooDeep { .. },
+                ..
+            }
+        ),
+        "{error}"
+    );
 }
