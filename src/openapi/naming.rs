@@ -5,7 +5,7 @@
 //! before any selection is applied, so including or excluding tools never renames the others; a clash gets the
 //! suffix `_2`, `_3`, … in document order.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// The longest tool name MCP allows.
 pub const MAX_TOOL_NAME_LEN: usize = 128;
@@ -66,6 +66,10 @@ pub fn base_tool_name(operation_id: Option<&str>, method: &str, path: &str) -> S
 #[derive(Debug, Default)]
 pub struct NameAllocator {
     taken: HashSet<String>,
+    /// Per clashing base, the suffix to try next. Every smaller one is taken and stays taken (names are never
+    /// released), so starting there gives the same name as counting from `_2`, without doing it again for each of
+    /// n operations that share a name (which made a document of 20,000 such operations take minutes).
+    next_suffix: HashMap<String, usize>,
 }
 
 impl NameAllocator {
@@ -79,9 +83,10 @@ impl NameAllocator {
         if self.taken.insert(base.to_owned()) {
             return base.to_owned();
         }
-        let mut counter = 2_usize;
+        let counter = self.next_suffix.entry(base.to_owned()).or_insert(2);
         loop {
             let suffix = format!("_{counter}");
+            *counter += 1;
             let mut keep = base.len().min(MAX_TOOL_NAME_LEN - suffix.len());
             while !base.is_char_boundary(keep) {
                 keep -= 1;
@@ -90,7 +95,6 @@ impl NameAllocator {
             if self.taken.insert(candidate.clone()) {
                 return candidate;
             }
-            counter += 1;
         }
     }
 }
@@ -98,6 +102,24 @@ impl NameAllocator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_thousands_of_clashing_names_in_order_and_quickly() {
+        let mut names = NameAllocator::new();
+        names.allocate("x_3");
+        let started = std::time::Instant::now();
+
+        let allocated: Vec<String> = (0..20_000).map(|_| names.allocate("x")).collect();
+
+        // Counting from `_2` again for each name took 87 s here (quadratic, debug build); now milliseconds.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(allocated[..4], ["x", "x_2", "x_4", "x_5"]);
+        assert_eq!(allocated.last().map(String::as_str), Some("x_20001"));
+    }
 
     #[test]
     fn replaces_the_colon_of_a_polar_operation_id() {

@@ -1,7 +1,7 @@
 //! Argument naming: which property name each OpenAPI parameter gets in a tool's `inputSchema` (the rule is in
 //! the parent module's documentation).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::options::{BODY_ARGUMENT, MAX_ARGUMENT_NAME_LEN};
 use crate::openapi::naming::sanitize_identifier;
@@ -13,6 +13,9 @@ pub fn assign_argument_names(
     has_body: bool,
 ) -> Vec<String> {
     let mut taken: HashSet<String> = HashSet::new();
+    // Per `base_location`, the number to try next: every smaller one is taken, so many parameters whose names
+    // sanitise alike (`a!`, `a#`, … all become `a`) do not each count up from 2 again.
+    let mut next_number: HashMap<String, usize> = HashMap::new();
     if has_body {
         taken.insert(BODY_ARGUMENT.to_owned());
     }
@@ -36,10 +39,16 @@ pub fn assign_argument_names(
             if taken.contains(&candidate) {
                 candidate = format!("{base}_{suffix}");
             }
-            let mut counter = 2;
-            while taken.contains(&candidate) {
-                candidate = format!("{base}_{suffix}_{counter}");
-                counter += 1;
+            if taken.contains(&candidate) {
+                let counter = next_number.entry(candidate.clone()).or_insert(2);
+                loop {
+                    let numbered = format!("{candidate}_{counter}");
+                    *counter += 1;
+                    if !taken.contains(&numbered) {
+                        candidate = numbered;
+                        break;
+                    }
+                }
             }
             taken.insert(candidate.clone());
             if let Some(slot) = names.get_mut(index) {
