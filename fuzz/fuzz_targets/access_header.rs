@@ -36,7 +36,9 @@ use rsa::signature::Verifier;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 use sha2::Sha256;
-use tunnelgate::{AccessVerifier, DevIssuer, KeyCache, KeySource, Metrics, SHARED_KIDS, SignatureKind};
+use tunnelgate::{
+    AccessVerifier, DevIssuer, KeyCache, KeySource, Metrics, SHARED_KIDS, SignatureKind,
+};
 
 const AUDIENCE: &str = "fuzz-audience";
 const LEEWAY_SECS: u64 = 60;
@@ -54,14 +56,17 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         .build()
         .expect("a Tokio runtime");
     // Keys 0, 1 and 2 exist; only key 0 (`key-one`) is published.
-    let issuer = Arc::new(DevIssuer::with_shared_keys("fuzzteam", AUDIENCE, &[0]).expect("the shared keys"));
+    let issuer =
+        Arc::new(DevIssuer::with_shared_keys("fuzzteam", AUDIENCE, &[0]).expect("the shared keys"));
     let keys = Arc::new(KeyCache::new(
         Arc::clone(&issuer) as Arc<dyn KeySource>,
         // An unknown `kid` refetches at most once an hour: the published set never changes here.
         Duration::from_secs(3600),
         Arc::new(Metrics::new()),
     ));
-    runtime.block_on(keys.refresh()).expect("the issuer's keys load");
+    runtime
+        .block_on(keys.refresh())
+        .expect("the issuer's keys load");
     let verifier = AccessVerifier::new(
         keys,
         issuer.issuer(),
@@ -74,11 +79,18 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let fixed_key = VerifyingKey::<Sha256>::new(
         rsa::RsaPublicKey::from_public_key_pem(&public_pem).expect("the fixed key's PEM"),
     );
-    Fixture { runtime, issuer, verifier, fixed_key }
+    Fixture {
+        runtime,
+        issuer,
+        verifier,
+        fixed_key,
+    }
 });
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 fn part(line: &str) -> String {
@@ -96,7 +108,10 @@ fn token_from(text: &str) -> String {
     }
     let mut lines = rest.splitn(3, '\n');
     let header = lines.next().unwrap_or_default();
-    let claims = lines.next().unwrap_or_default().replace("NOW", &unix_now().to_string());
+    let claims = lines
+        .next()
+        .unwrap_or_default()
+        .replace("NOW", &unix_now().to_string());
     let extra = lines.next().unwrap_or_default();
     let message = format!("{}.{}", part(header), part(&claims));
 
@@ -144,7 +159,10 @@ fn signed_by_fixed_key(token: &str) -> bool {
     let Ok(signature) = Signature::try_from(signature.as_slice()) else {
         return false;
     };
-    FIXTURE.fixed_key.verify(message.as_bytes(), &signature).is_ok()
+    FIXTURE
+        .fixed_key
+        .verify(message.as_bytes(), &signature)
+        .is_ok()
 }
 
 /// True when a JSON object has a member name twice (parsers disagree on which one wins).
@@ -181,19 +199,28 @@ fn decoded_object(part: &str) -> Option<(Vec<u8>, serde_json::Map<String, Value>
 }
 
 fn non_empty_string(value: Option<&Value>) -> bool {
-    value.and_then(Value::as_str).is_some_and(|text| !text.is_empty())
+    value
+        .and_then(Value::as_str)
+        .is_some_and(|text| !text.is_empty())
 }
 
 /// What an accepted token must say, checked on its decoded parts.
 fn check_accepted(token: &str, before: u64, after: u64) {
-    assert!(signed_by_fixed_key(token), "accepted a token the fixed key did not sign: {token:?}");
+    assert!(
+        signed_by_fixed_key(token),
+        "accepted a token the fixed key did not sign: {token:?}"
+    );
     let mut parts = token.split('.');
     let (Some(header), Some(claims)) = (parts.next(), parts.next()) else {
         panic!("accepted a token without header and claims: {token:?}");
     };
     let (_, header) = decoded_object(header).expect("an accepted token's header is a JSON object");
     assert_eq!(header.get("alg"), Some(&Value::from("RS256")), "{token:?}");
-    assert_eq!(header.get("kid"), Some(&Value::from(SHARED_KIDS[0])), "{token:?}");
+    assert_eq!(
+        header.get("kid"),
+        Some(&Value::from(SHARED_KIDS[0])),
+        "{token:?}"
+    );
     let (claims_bytes, claims) =
         decoded_object(claims).expect("an accepted token's claims are a JSON object");
     if has_duplicate_keys(&claims_bytes) {
@@ -207,10 +234,19 @@ fn check_accepted(token: &str, before: u64, after: u64) {
         _ => false,
     };
     assert!(audience_matches, "accepted another audience: {token:?}");
-    let exp = claims.get("exp").and_then(Value::as_u64).expect("an integer exp");
-    assert!(exp.saturating_add(LEEWAY_SECS) >= before, "accepted an expired token: {token:?}");
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_u64)
+        .expect("an integer exp");
+    assert!(
+        exp.saturating_add(LEEWAY_SECS) >= before,
+        "accepted an expired token: {token:?}"
+    );
     if let Some(nbf) = claims.get("nbf").and_then(Value::as_f64) {
-        assert!(nbf.round() <= (after + LEEWAY_SECS) as f64, "accepted a token before its nbf: {token:?}");
+        assert!(
+            nbf.round() <= (after + LEEWAY_SECS) as f64,
+            "accepted a token before its nbf: {token:?}"
+        );
     }
     if let Some(Value::String(iss)) = claims.get("iss") {
         assert_eq!(iss, FIXTURE.issuer.issuer(), "{token:?}");
@@ -221,7 +257,15 @@ fn check_accepted(token: &str, before: u64, after: u64) {
     );
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    // Key generation takes seconds: before the first input, so it never counts as a timeout.
+    init: {
+        LazyLock::force(&FIXTURE);
+    },
+    |data: &[u8]| run(data)
+);
+
+fn run(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let token = token_from(&text);
     let fixture = &*FIXTURE;
@@ -234,4 +278,4 @@ fuzz_target!(|data: &[u8]| {
         let again = fixture.runtime.block_on(fixture.verifier.verify(&token));
         assert!(again.is_ok(), "accepted once, then refused: {token:?}");
     }
-});
+}

@@ -46,7 +46,9 @@ fn split(data: &[u8]) -> (Vec<(&[u8], &[u8])>, &[u8]) {
     (headers, remaining)
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(|data: &[u8]| run(data));
+
+fn run(data: &[u8]) {
     let (headers, body) = split(data);
 
     // Legacy SSE: every body reaches the parse (the guard only sits on `/mcp`).
@@ -65,7 +67,11 @@ fuzz_target!(|data: &[u8]| {
             String::from_utf8_lossy(body)
         )
     });
-    assert_eq!(read.get("method").and_then(Value::as_str), Some(method), "{read}");
+    assert_eq!(
+        read.get("method").and_then(Value::as_str),
+        Some(method),
+        "{read}"
+    );
     if let Some(tool) = tool {
         assert_eq!(
             read.pointer("/params/name").and_then(Value::as_str),
@@ -73,4 +79,4 @@ fuzz_target!(|data: &[u8]| {
             "{read}"
         );
     }
-});
+}

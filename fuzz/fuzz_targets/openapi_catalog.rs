@@ -12,10 +12,15 @@ use tunnelgate::fuzzing;
 /// `CatalogOptions::max_catalog_schema_bytes`' default.
 const MAX_CATALOG_SCHEMA_BYTES: usize = 16 * 1024 * 1024;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(|data: &[u8]| run(data));
+
+fn run(data: &[u8]) {
     if let Ok(summary) = fuzzing::openapi_catalog(data) {
         // The cap is checked before pagination notes are added to a tool's schema: allow for them.
         let allowance = summary.tools * 1024;
-        assert!(summary.schema_bytes <= MAX_CATALOG_SCHEMA_BYTES + allowance, "{summary:?}");
+        assert!(
+            summary.schema_bytes <= MAX_CATALOG_SCHEMA_BYTES + allowance,
+            "{summary:?}"
+        );
     }
-});
+}
