@@ -176,7 +176,10 @@ fn classify(seq: u64, message: &Value) -> Result<Kind, String> {
         }
         Fault::TooManyRequests => {
             // After its retries, tunnelgate's own summary of a 429: status and when to retry.
-            let clean = is_error && single_text(result) && text.contains("(HTTP 429)") && text.contains("retry in");
+            let clean = is_error
+                && single_text(result)
+                && text.contains("(HTTP 429)")
+                && text.contains("retry in");
             if !clean {
                 return Err(format!(
                     "expected a tool error for the injected 429, got {}",
@@ -665,7 +668,10 @@ async fn open_session(shared: Arc<Shared>, index: usize) -> Result<Arc<Session>,
     // One at a time, as the load will send them: a burst would size the queues for the burst.
     for k in 0..shared.sse_warmup {
         let answer = session
-            .request(&shared, &json!({"jsonrpc": "2.0", "id": format!("warm-{k}"), "method": "ping"}))
+            .request(
+                &shared,
+                &json!({"jsonrpc": "2.0", "id": format!("warm-{k}"), "method": "ping"}),
+            )
             .await?;
         if answer.get("result").is_none() {
             return Err(format!("ping: {}", excerpt(&answer.to_string())));
@@ -755,8 +761,22 @@ impl Sample {
         let f = self.fds;
         format!(
             "{:.0}\t{}\t{}\t{:.2}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            self.t, self.rss_kb, self.threads, self.cpu_s, f.total, f.non_socket, f.listening, f.mcp_in, f.admin_in,
-            f.upstream_out, f.issuer_out, f.other_sockets, f.close_wait, self.sse_open, self.calls_done, self.inflight
+            self.t,
+            self.rss_kb,
+            self.threads,
+            self.cpu_s,
+            f.total,
+            f.non_socket,
+            f.listening,
+            f.mcp_in,
+            f.admin_in,
+            f.upstream_out,
+            f.issuer_out,
+            f.other_sockets,
+            f.close_wait,
+            self.sse_open,
+            self.calls_done,
+            self.inflight
         )
     }
 
@@ -767,10 +787,22 @@ impl Sample {
     }
 }
 
-async fn take_sample(shared: &Shared, control: &reqwest::Client, metrics_url: &str, pid: i32, ports: Ports, t: f64) -> Option<Sample> {
+async fn take_sample(
+    shared: &Shared,
+    control: &reqwest::Client,
+    metrics_url: &str,
+    pid: i32,
+    ports: Ports,
+    t: f64,
+) -> Option<Sample> {
     let (rss_kb, threads, cpu_s) = read_process(pid)?;
     let fds = read_fds(pid, ports)?;
-    let metrics = match control.get(metrics_url).timeout(Duration::from_secs(5)).send().await {
+    let metrics = match control
+        .get(metrics_url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+    {
         Ok(response) => response.text().await.unwrap_or_default(),
         Err(_) => String::new(),
     };
@@ -798,7 +830,9 @@ struct Ports {
 fn tcp_table(pid: i32) -> HashMap<u64, (u16, u16, u8)> {
     let mut table = HashMap::new();
     for file in ["tcp", "tcp6"] {
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{file}")) else { continue };
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{file}")) else {
+            continue;
+        };
         for line in text.lines().skip(1) {
             let fields: Vec<&str> = line.split_whitespace().collect();
             if fields.len() < 10 {
@@ -827,12 +861,21 @@ fn read_fds(pid: i32, ports: Ports) -> Option<Fds> {
     let mut fds = Fds::default();
     for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.flatten() {
         fds.total += 1;
-        let target = std::fs::read_link(entry.path()).map(|t| t.to_string_lossy().to_string()).unwrap_or_default();
-        let Some(inode) = target.strip_prefix("socket:[").and_then(|rest| rest.strip_suffix(']')) else {
+        let target = std::fs::read_link(entry.path())
+            .map(|t| t.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let Some(inode) = target
+            .strip_prefix("socket:[")
+            .and_then(|rest| rest.strip_suffix(']'))
+        else {
             fds.non_socket += 1;
             continue;
         };
-        let Some(&(local, remote, state)) = inode.parse::<u64>().ok().and_then(|inode| table.get(&inode)) else {
+        let Some(&(local, remote, state)) = inode
+            .parse::<u64>()
+            .ok()
+            .and_then(|inode| table.get(&inode))
+        else {
             fds.other_sockets += 1;
             continue;
         };
@@ -864,10 +907,15 @@ fn read_process(pid: i32) -> Option<(u64, u64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after_name: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
     // Fields 14 and 15 of stat (utime, stime) are the 12th and 13th after the name.
-    let ticks: u64 = after_name.get(11)?.parse::<u64>().ok()? + after_name.get(12)?.parse::<u64>().ok()?;
+    let ticks: u64 =
+        after_name.get(11)?.parse::<u64>().ok()? + after_name.get(12)?.parse::<u64>().ok()?;
     // SAFETY: sysconf reads a constant.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    Some((field("VmRSS:")?, field("Threads:").unwrap_or(0), ticks as f64 / per_second))
+    Some((
+        field("VmRSS:")?,
+        field("Threads:").unwrap_or(0),
+        ticks as f64 / per_second,
+    ))
 }
 
 /// `http://127.0.0.1:PORT` → its socket address.
@@ -980,13 +1028,22 @@ struct Probes {
 fn probe_once(address: std::net::SocketAddr, request: &[u8]) -> Result<u16, String> {
     use std::io::Read;
     let timeout = Duration::from_secs(5);
-    let mut stream = std::net::TcpStream::connect_timeout(&address, timeout).map_err(|e| format!("connect: {e}"))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)
+        .map_err(|e| format!("connect: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    stream.write_all(request).map_err(|e| format!("write: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(request)
+        .map_err(|e| format!("write: {e}"))?;
     let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).map_err(|e| format!("read: {e}"))?;
+    stream
+        .read_to_end(&mut answer)
+        .map_err(|e| format!("read: {e}"))?;
     let head = String::from_utf8_lossy(&answer[..answer.len().min(64)]).to_string();
     head.split_whitespace()
         .nth(1)
@@ -1029,7 +1086,9 @@ fn probe_thread(
                     eprintln!("[{:7.1}s] {name} probe failed: {error}", shared.elapsed());
                 }
                 if latency > 50.0 && probes.worst.len() < 20 {
-                    probes.worst.push(json!({"t": shared.elapsed(), "ms": latency}));
+                    probes
+                        .worst
+                        .push(json!({"t": shared.elapsed(), "ms": latency}));
                 }
             }
             probes
@@ -1198,14 +1257,26 @@ async fn run(flags: Flags) -> i32 {
     let admin_address = socket_address(&admin);
     let mcp_address = socket_address(&mcp);
     let end_instant = Instant::now() + duration;
-    let readyz = probe_thread(Arc::clone(&shared), "readyz", admin_address, end_instant, move || {
-        format!("GET /readyz HTTP/1.1\r\nHost: {admin_address}\r\nConnection: close\r\n\r\n").into_bytes()
-    });
+    let readyz = probe_thread(
+        Arc::clone(&shared),
+        "readyz",
+        admin_address,
+        end_instant,
+        move || {
+            format!("GET /readyz HTTP/1.1\r\nHost: {admin_address}\r\nConnection: close\r\n\r\n")
+                .into_bytes()
+        },
+    );
     let ping = {
         let probe_shared = Arc::clone(&shared);
-        probe_thread(Arc::clone(&shared), "mcp ping", mcp_address, end_instant, move || {
-            let body = json!({"jsonrpc": "2.0", "id": "ping", "method": "ping"}).to_string();
-            format!(
+        probe_thread(
+            Arc::clone(&shared),
+            "mcp ping",
+            mcp_address,
+            end_instant,
+            move || {
+                let body = json!({"jsonrpc": "2.0", "id": "ping", "method": "ping"}).to_string();
+                format!(
                 "POST /mcp HTTP/1.1\r\nHost: {mcp_address}\r\nConnection: close\r\n\
                  Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n\
                  MCP-Protocol-Version: {PROTOCOL_HTTP}\r\n{TOKEN_HEADER}: {}\r\nContent-Length: {}\r\n\r\n{body}",
@@ -1213,7 +1284,8 @@ async fn run(flags: Flags) -> i32 {
                 body.len()
             )
             .into_bytes()
-        })
+            },
+        )
     };
 
     // SIGHUP with the other policy every `sighup_every`.
@@ -1257,10 +1329,12 @@ async fn run(flags: Flags) -> i32 {
         issuer: socket_address(&issuer).port(),
     };
     let metrics_url = format!("{admin}/metrics");
-    let mut samples_file = BufWriter::new(File::create(out.join("samples.tsv")).expect("samples.tsv"));
+    let mut samples_file =
+        BufWriter::new(File::create(out.join("samples.tsv")).expect("samples.tsv"));
     let _ = writeln!(samples_file, "{SAMPLE_COLUMNS}");
     let sampler = {
-        let (shared, control, metrics_url) = (Arc::clone(&shared), control.clone(), metrics_url.clone());
+        let (shared, control, metrics_url) =
+            (Arc::clone(&shared), control.clone(), metrics_url.clone());
         tokio::spawn(async move {
             let mut samples: Vec<Sample> = Vec::new();
             let mut tick = 0u32;
@@ -1272,7 +1346,9 @@ async fn run(flags: Flags) -> i32 {
                 tokio::time::sleep_until(at).await;
                 let t = (sample_every * tick).as_secs_f64();
                 tick += 1;
-                let Some(sample) = take_sample(&shared, &control, &metrics_url, tg_pid, ports, t).await else {
+                let Some(sample) =
+                    take_sample(&shared, &control, &metrics_url, tg_pid, ports, t).await
+                else {
                     eprintln!("[{t:7.1}s] cannot read /proc/{tg_pid}: is tunnelgate gone?");
                     continue;
                 };
@@ -1283,7 +1359,12 @@ async fn run(flags: Flags) -> i32 {
                     KINDS
                         .iter()
                         .map(|kind| {
-                            let n: u64 = recorder.counts.iter().filter(|((_, k), _)| k == kind).map(|(_, n)| n).sum();
+                            let n: u64 = recorder
+                                .counts
+                                .iter()
+                                .filter(|((_, k), _)| k == kind)
+                                .map(|(_, n)| n)
+                                .sum();
                             format!("{} {n}", kind.name())
                         })
                         .collect::<Vec<_>>()
@@ -1317,17 +1398,27 @@ async fn run(flags: Flags) -> i32 {
     let (samples, mut samples_file) = sampler.await.expect("the sampler");
     // The quiet point: nothing in flight, pools idle, SSE sessions still open.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let drained = take_sample(&shared, &control, &metrics_url, tg_pid, ports, shared.elapsed() - load_started_at).await;
+    let drained = take_sample(
+        &shared,
+        &control,
+        &metrics_url,
+        tg_pid,
+        ports,
+        shared.elapsed() - load_started_at,
+    )
+    .await;
     if let Some(drained) = &drained {
         let _ = writeln!(samples_file, "{}\tdrained", drained.tsv());
     }
     let _ = samples_file.flush();
-    let readyz = tokio::task::spawn_blocking(move || readyz.join().map(probes_json).unwrap_or(Value::Null))
-        .await
-        .unwrap_or(Value::Null);
-    let ping = tokio::task::spawn_blocking(move || ping.join().map(probes_json).unwrap_or(Value::Null))
-        .await
-        .unwrap_or(Value::Null);
+    let readyz =
+        tokio::task::spawn_blocking(move || readyz.join().map(probes_json).unwrap_or(Value::Null))
+            .await
+            .unwrap_or(Value::Null);
+    let ping =
+        tokio::task::spawn_blocking(move || ping.join().map(probes_json).unwrap_or(Value::Null))
+            .await
+            .unwrap_or(Value::Null);
     let hangups = hangups.await.unwrap_or_default();
 
     let metrics_text = match control.get(format!("{admin}/metrics")).send().await {
