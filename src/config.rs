@@ -4,6 +4,7 @@
 //! reported at once and each naming its key.
 
 mod access;
+mod cluster;
 mod limits;
 mod observability;
 mod policy;
@@ -20,6 +21,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
 pub use access::{AccessSettings, TeamDomain, issuer_for_team_domain};
+pub use cluster::{ClusterSettings, RedisUrlError};
 pub use limits::{LimitsSettings, Rate};
 pub use observability::{AuditSettings, LogFormat, LogSettings};
 pub use policy::{AccessClass, LookupFailure, PolicyRule, PolicySettings};
@@ -50,6 +52,7 @@ pub struct Settings {
     pub policy: PolicySettings,
     pub audit: AuditSettings,
     pub limits: LimitsSettings,
+    pub cluster: ClusterSettings,
     /// Where tunnelgate keeps state that should survive a restart (the last good OpenAPI copy).
     pub state_dir: PathBuf,
     /// The file these settings were read from; SIGHUP re-reads it for policy changes.
@@ -70,6 +73,7 @@ impl Default for Settings {
             policy: PolicySettings::default(),
             audit: AuditSettings::default(),
             limits: LimitsSettings::default(),
+            cluster: ClusterSettings::default(),
             state_dir: PathBuf::from("/var/lib/tunnelgate"),
             source_file: None,
         }
@@ -91,6 +95,7 @@ struct KnownSections {
     policy: Option<IgnoredAny>,
     audit: Option<IgnoredAny>,
     limits: Option<IgnoredAny>,
+    cluster: Option<IgnoredAny>,
     state_dir: Option<IgnoredAny>,
 }
 
@@ -139,6 +144,7 @@ impl Settings {
             policy: section(&layered, "policy", &mut problems),
             audit: section(&layered, "audit", &mut problems),
             limits: section(&layered, "limits", &mut problems),
+            cluster: section(&layered, "cluster", &mut problems),
             state_dir: layered
                 .get::<PathBuf>("state_dir")
                 .unwrap_or_else(|_| Settings::default().state_dir),
@@ -184,6 +190,13 @@ impl Settings {
         self.policy.validate(problems);
         self.limits.validate(problems);
         self.log.validate(problems);
+        self.cluster.validate(problems);
+        if self.cluster.is_enabled() && self.server.mode == ServerMode::Stateful {
+            problems.push(
+                "server.mode: \"stateful\" cannot be combined with cluster.redis_url: stateful Streamable HTTP sessions live in the process that created them and are not shared between replicas; use the default \"stateless\" mode (every replica can answer every request) or run one replica without [cluster]"
+                    .into(),
+            );
+        }
     }
 
     /// Settings that are valid but probably not what was meant, each naming its key; logged

@@ -297,3 +297,99 @@ fn warns_about_an_audience_that_is_not_an_aud_tag() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("\"my-app\""), "{warnings:?}");
 }
+
+#[test]
+fn no_cluster_section_means_one_process() {
+    let settings = Settings::load_from(None, env(&[])).unwrap();
+
+    assert!(!settings.cluster.is_enabled());
+    assert!(settings.cluster.redis_url().unwrap().is_none());
+}
+
+#[test]
+fn the_redis_url_never_shows_in_debug_or_rendered_settings() {
+    let settings = Settings::load_from(
+        None,
+        env(&[(
+            "TUNNELGATE__CLUSTER__REDIS_URL",
+            "redis://:hunter2-redis@redis:6379/0",
+        )]),
+    )
+    .unwrap();
+
+    assert!(settings.cluster.is_enabled());
+    assert!(!format!("{settings:?}").contains("hunter2"));
+    assert!(!settings.to_redacted_toml().contains("hunter2"));
+}
+
+#[test]
+fn reads_the_redis_url_from_a_file() {
+    let mut secret = tempfile::NamedTempFile::new().unwrap();
+    writeln!(secret, "redis://redis:6379/2").unwrap();
+    let path = secret.path().display().to_string();
+
+    let settings = Settings::load_from(
+        None,
+        env(&[("TUNNELGATE__CLUSTER__REDIS_URL_FILE", path.as_str())]),
+    )
+    .unwrap();
+
+    assert_eq!(
+        settings.cluster.redis_url().unwrap().unwrap().expose(),
+        "redis://redis:6379/2"
+    );
+}
+
+#[test]
+fn refuses_stateful_mode_with_a_cluster_and_says_why() {
+    let file = toml_file(
+        r#"
+        [server]
+        mode = "stateful"
+        [cluster]
+        redis_url = "redis://redis:6379"
+        "#,
+    );
+
+    let error = Settings::load_from(Some(file.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+
+    assert!(error.contains("server.mode"), "{error}");
+    assert!(error.contains("not shared between replicas"), "{error}");
+}
+
+#[test]
+fn names_each_bad_cluster_key_without_showing_the_url() {
+    let file = toml_file(
+        r#"
+        [cluster]
+        redis_url = "http://user:s3cret-pass@redis:6379"
+        expected_replicas = 0
+        relay_timeout = "0s"
+        key_prefix = "bad prefix"
+        "#,
+    );
+
+    let error = Settings::load_from(Some(file.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+
+    assert!(
+        error.contains("cluster.redis_url: must start with redis://"),
+        "{error}"
+    );
+    assert!(error.contains("cluster.expected_replicas"), "{error}");
+    assert!(error.contains("cluster.relay_timeout"), "{error}");
+    assert!(error.contains("cluster.key_prefix"), "{error}");
+    assert!(!error.contains("s3cret"), "{error}");
+}
+
+#[test]
+fn refuses_unknown_cluster_keys() {
+    let error = Settings::load_from(None, env(&[("TUNNELGATE__CLUSTER__REDIS_HOST", "redis")]))
+        .unwrap_err()
+        .to_string();
+
+    assert!(error.contains("redis_host"), "{error}");
+}
