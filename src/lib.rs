@@ -14,6 +14,7 @@ mod access;
 mod admin;
 mod audit;
 mod cli;
+mod cluster;
 pub mod config;
 mod dev;
 #[doc(hidden)]

@@ -1,6 +1,7 @@
 //! The legacy HTTP+SSE transport (protocol 2024-11-05): `GET /sse` opens a stream whose
 //! first event names the endpoint, `POST /message?sessionId=…` delivers client messages
-//! (answered 202), and responses travel back on the stream as `event: message`.
+//! (answered 202), and responses travel back on the stream as `event: message`. With a
+//! `[cluster]`, a message for a session another replica holds is relayed there.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -22,6 +23,7 @@ use super::handler::McpHandler;
 use super::jsonrpc_guard::repeated_member;
 use crate::access::Identity;
 use crate::admin::metrics::Metrics;
+use crate::cluster::{Delivery, LocalSessions, RelayedMessage, SessionRelay};
 use crate::telemetry::RequestInfo;
 use crate::tools::ToolRegistry;
 
@@ -45,6 +47,8 @@ pub struct SseSessions {
     max_sessions: usize,
     keep_alive: Duration,
     idle_timeout: Duration,
+    /// With a `[cluster]`: records sessions in Redis and relays messages for other replicas'.
+    relay: Option<Arc<SessionRelay>>,
 }
 
 impl SseSessions {
@@ -62,7 +66,15 @@ impl SseSessions {
             max_sessions,
             keep_alive,
             idle_timeout,
+            relay: None,
         }
+    }
+
+    /// Shares the sessions with the other replicas of a cluster (attach the relay to the
+    /// table once it is in its `Arc`).
+    pub fn with_relay(mut self, relay: Option<Arc<SessionRelay>>) -> Self {
+        self.relay = relay;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
@@ -79,16 +91,62 @@ impl SseSessions {
     fn remove(&self, session_id: &str) {
         if let Some(session) = self.lock().remove(session_id) {
             session.cancel.cancel();
+            if let Some(relay) = &self.relay {
+                relay.forget(session_id);
+            }
         }
     }
 
     /// Closes every session (shutdown): their streams end cleanly instead of being cut.
     pub fn close_all(&self) {
         let mut sessions = self.lock();
-        for session in sessions.values() {
+        for (session_id, session) in sessions.iter() {
             session.cancel.cancel();
+            if let Some(relay) = &self.relay {
+                relay.forget(session_id);
+            }
         }
         sessions.clear();
+    }
+
+    /// Hands `message` to a session held here if `identity` owns it; `identity` (verified for
+    /// this message) and `request` ride along as the message's extensions.
+    async fn deliver(
+        &self,
+        session_id: &str,
+        identity: Arc<Identity>,
+        request: Option<RequestInfo>,
+        mut message: ClientJsonRpcMessage,
+    ) -> Delivery {
+        let mut to_server = {
+            let mut open = self.lock();
+            let Some(session) = open.get_mut(session_id) else {
+                return Delivery::UnknownSession;
+            };
+            if !session.owner.is_same_caller(&identity) {
+                tracing::warn!(
+                    principal = identity.principal(),
+                    owner = session.owner.principal(),
+                    "refused a message for another identity's SSE session"
+                );
+                return Delivery::Forbidden;
+            }
+            session.last_activity = Instant::now();
+            session.to_server.clone()
+        };
+        // This POST's identity, verified now, decides this message: a caller whose groups
+        // changed since the stream opened gets the new groups' tools, on an open session too.
+        if let ClientJsonRpcMessage::Request(request_message) = &mut message {
+            let extensions = request_message.request.extensions_mut();
+            extensions.insert(identity);
+            if let Some(info) = request {
+                extensions.insert(info);
+            }
+        }
+        match to_server.send(message).await {
+            Ok(()) => Delivery::Accepted,
+            Err(_) => Delivery::UnknownSession,
+        }
     }
 
     /// Closes sessions whose client has sent nothing for `idle_timeout`.
@@ -127,6 +185,27 @@ impl SseSessions {
                 open_before = open_now;
             }
         })
+    }
+}
+
+impl LocalSessions for SseSessions {
+    fn deliver_relayed(
+        &self,
+        session_id: String,
+        message: RelayedMessage,
+    ) -> futures::future::BoxFuture<'_, Delivery> {
+        Box::pin(async move {
+            // The replica that relayed it parsed it already; this cannot fail but for a bug.
+            let Ok(parsed) = parse_client_message(message.body.as_bytes()) else {
+                return Delivery::Unavailable;
+            };
+            self.deliver(&session_id, message.identity, Some(message.request), parsed)
+                .await
+        })
+    }
+
+    fn session_ids(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
     }
 }
 
@@ -198,6 +277,10 @@ pub async fn open_stream(request: HttpRequest, sessions: web::Data<SseSessions>)
         );
     }
 
+    // Before the client learns the endpoint: its first POST may land on another replica.
+    if let Some(relay) = &sessions.relay {
+        relay.register(&session_id).await;
+    }
     let handler = McpHandler::new(Arc::clone(&sessions.registry));
     let task_sessions = Arc::clone(&sessions);
     let task_session_id = session_id.clone();
@@ -265,38 +348,38 @@ pub async fn post_message(
     else {
         return json_error(StatusCode::BAD_REQUEST, "invalid_session_id");
     };
-    let mut message = match parse_client_message(&body) {
+    let message = match parse_client_message(&body) {
         Ok(message) => message,
         Err((code, text)) => return jsonrpc_error(code, &text),
     };
-    let mut to_server = {
-        let mut open = sessions.lock();
-        let Some(session) = open.get_mut(session_id) else {
-            return json_error(StatusCode::NOT_FOUND, "unknown_session");
-        };
-        if !session.owner.is_same_caller(&identity) {
-            tracing::warn!(
-                principal = identity.principal(),
-                owner = session.owner.principal(),
-                "refused a message for another identity's SSE session"
-            );
-            return json_error(StatusCode::FORBIDDEN, "session_belongs_to_another_identity");
-        }
-        session.last_activity = Instant::now();
-        session.to_server.clone()
-    };
-    // This POST's identity, verified now, decides this message: a caller whose groups
-    // changed since the stream opened gets the new groups' tools, on an open session too.
-    if let ClientJsonRpcMessage::Request(request_message) = &mut message {
-        let extensions = request_message.request.extensions_mut();
-        extensions.insert(identity);
-        if let Some(info) = request.extensions().get::<RequestInfo>() {
-            extensions.insert(info.clone());
-        }
+    let info = request.extensions().get::<RequestInfo>().cloned();
+    let mut delivery = sessions
+        .deliver(session_id, Arc::clone(&identity), info.clone(), message)
+        .await;
+    if delivery == Delivery::UnknownSession
+        && let Some(relay) = &sessions.relay
+    {
+        delivery = relay
+            .forward(session_id, &identity, info.as_ref(), &body)
+            .await;
     }
-    match to_server.send(message).await {
-        Ok(()) => HttpResponse::Accepted().finish(),
-        Err(_) => json_error(StatusCode::NOT_FOUND, "unknown_session"),
+    match delivery {
+        Delivery::Accepted => HttpResponse::Accepted().finish(),
+        Delivery::UnknownSession => json_error(StatusCode::NOT_FOUND, "unknown_session"),
+        Delivery::Forbidden => {
+            json_error(StatusCode::FORBIDDEN, "session_belongs_to_another_identity")
+        }
+        Delivery::Unavailable => {
+            let mut response = json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "session_replica_unreachable",
+            );
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("1"),
+            );
+            response
+        }
     }
 }
 
