@@ -37,6 +37,7 @@ impl Cluster {
             settings.server.sse_keep_alive,
             settings.cluster.relay_timeout,
             Arc::clone(metrics),
+            tokio::runtime::Handle::try_current()?,
         ));
         tracing::info!(
             redis = %store.shown(),

@@ -92,6 +92,9 @@ pub struct SessionRelay {
     pending: Mutex<HashMap<String, oneshot::Sender<Delivery>>>,
     local: OnceLock<Weak<dyn LocalSessions>>,
     metrics: Arc<Metrics>,
+    /// The runtime the relay was built on: a stream dropped on an HTTP worker thread may run
+    /// its clean-up outside any runtime context.
+    runtime: tokio::runtime::Handle,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -114,12 +117,14 @@ impl Drop for PendingSlot<'_> {
 
 impl SessionRelay {
     /// `keep_alive` is the SSE keep-alive period: records are renewed that often and live
-    /// three times as long, so one missed renewal loses nothing.
+    /// three times as long, so one missed renewal loses nothing. `runtime` runs the clean-up of
+    /// closed sessions.
     pub fn new(
         store: Arc<Store>,
         keep_alive: Duration,
         relay_timeout: Duration,
         metrics: Arc<Metrics>,
+        runtime: tokio::runtime::Handle,
     ) -> Self {
         let replica = random_hex(8);
         let channel = store.key(&format!("replica:{replica}"));
@@ -133,6 +138,7 @@ impl SessionRelay {
             pending: Mutex::new(HashMap::new()),
             local: OnceLock::new(),
             metrics,
+            runtime,
         }
     }
 
@@ -192,7 +198,7 @@ impl SessionRelay {
     pub fn forget(self: &Arc<Self>, session_id: &str) {
         let relay = Arc::clone(self);
         let key = self.record_key(session_id);
-        tokio::spawn(async move {
+        self.runtime.spawn(async move {
             let deleted = relay
                 .store
                 .run(|mut connection| async move {

@@ -35,6 +35,8 @@ pub enum ConnectError {
     /// The URL is not shown: it may hold a password.
     #[error("cluster.redis_url: not a Redis URL the client accepts ({kind})")]
     Invalid { kind: String },
+    #[error("the cluster must be set up within the Tokio runtime")]
+    NoRuntime(#[from] tokio::runtime::TryCurrentError),
 }
 
 pub struct Store {

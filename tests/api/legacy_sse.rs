@@ -43,7 +43,9 @@ async fn open(app: &TestApp, token: &str) -> SseSession {
 }
 
 /// Splits an SSE body into (event, data) pairs, skipping keep-alive comments.
-fn parse_events(response: reqwest::Response) -> impl futures::Stream<Item = (String, String)> {
+pub(crate) fn parse_events(
+    response: reqwest::Response,
+) -> impl futures::Stream<Item = (String, String)> {
     let bytes = response.bytes_stream();
     futures::stream::unfold(
         (bytes, String::new()),

@@ -10,6 +10,7 @@
 
 mod access;
 mod api_tools;
+mod cluster;
 mod doctor;
 mod fake_upstream;
 mod fast_lane;
@@ -21,5 +22,7 @@ mod legacy_sse;
 mod polar;
 #[path = "../support/polar_document.rs"]
 mod polar_document;
+#[path = "../support/redis_server.rs"]
+mod redis_server;
 mod rmcp_client;
 mod streamable;
