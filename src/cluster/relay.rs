@@ -71,7 +71,7 @@ enum Envelope {
         relay_id: String,
         reply_to: String,
         session_id: String,
-        identity: Identity,
+        identity: Box<Identity>,
         request_id: String,
         cf_ray: Option<String>,
         body: String,
@@ -260,7 +260,7 @@ impl SessionRelay {
             relay_id: relay_id.clone(),
             reply_to: self.channel.clone(),
             session_id: session_id.to_owned(),
-            identity: identity.clone(),
+            identity: Box::new(identity.clone()),
             request_id: request
                 .map(|info| info.request_id.clone())
                 .unwrap_or_default(),
@@ -368,7 +368,7 @@ impl SessionRelay {
                         request.request_id = request_id;
                     }
                     let message = RelayedMessage {
-                        identity: Arc::new(identity),
+                        identity: Arc::new(*identity),
                         request,
                         body,
                     };
