@@ -10,8 +10,9 @@ use super::secret::Secret;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterSettings {
-    /// `redis://[user:password@]host:port[/db]` (or `rediss://`); unset with `redis_url_file`
-    /// too: one process, nothing shared. May hold a password: never logged.
+    /// `redis://[user:password@]host:port[/db]` (or `rediss://`); unset (or empty) with
+    /// `redis_url_file` unset too: one process, nothing shared. May hold a password: never
+    /// logged.
     pub redis_url: Option<Secret>,
     /// A file holding the URL (a mounted secret); its surrounding whitespace is ignored.
     pub redis_url_file: Option<PathBuf>,
@@ -63,15 +64,23 @@ pub enum RedisUrlError {
 }
 
 impl ClusterSettings {
+    /// `redis_url` unless it is empty (an empty value, as a compose file passes an unset
+    /// variable, means no URL).
+    fn url_value(&self) -> Option<&Secret> {
+        self.redis_url
+            .as_ref()
+            .filter(|url| !url.expose().trim().is_empty())
+    }
+
     /// Whether a Redis is configured at all.
     pub fn is_enabled(&self) -> bool {
-        self.redis_url.is_some() || self.redis_url_file.is_some()
+        self.url_value().is_some() || self.redis_url_file.is_some()
     }
 
     /// The URL from `redis_url` or read from `redis_url_file`; `None` without a cluster.
     pub fn redis_url(&self) -> Result<Option<Secret>, RedisUrlError> {
-        if let Some(url) = &self.redis_url {
-            return Ok(Some(url.clone()));
+        if let Some(url) = self.url_value() {
+            return Ok(Some(Secret::new(url.expose().trim())));
         }
         let Some(path) = &self.redis_url_file else {
             return Ok(None);
@@ -89,11 +98,11 @@ impl ClusterSettings {
     }
 
     pub(super) fn validate(&self, problems: &mut Vec<String>) {
-        if self.redis_url.is_some() && self.redis_url_file.is_some() {
+        if self.url_value().is_some() && self.redis_url_file.is_some() {
             problems
                 .push("cluster.redis_url and cluster.redis_url_file: set only one of them".into());
         }
-        if let Some(url) = &self.redis_url {
+        if let Some(url) = self.url_value() {
             let scheme = url.expose().split_once("://").map(|(scheme, _)| scheme);
             if !matches!(scheme, Some("redis" | "rediss")) {
                 // The value may hold a password: name the key, never the value.

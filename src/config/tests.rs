@@ -307,6 +307,14 @@ fn no_cluster_section_means_one_process() {
 }
 
 #[test]
+fn an_empty_redis_url_means_no_cluster() {
+    let settings =
+        Settings::load_from(None, env(&[("TUNNELGATE__CLUSTER__REDIS_URL", "")])).unwrap();
+
+    assert!(!settings.cluster.is_enabled());
+}
+
+#[test]
 fn the_redis_url_never_shows_in_debug_or_rendered_settings() {
     let settings = Settings::load_from(
         None,
