@@ -395,3 +395,50 @@ mod share_tests {
         assert_eq!(shape.share(100).capacity, 1.0);
     }
 }
+
+#[cfg(test)]
+mod fallback_tests {
+    use super::*;
+    use crate::cluster::Store;
+    use crate::config::{ClusterSettings, Secret};
+
+    /// A Redis nobody listens on: the store never comes up.
+    fn unreachable_limiter(metrics: &Arc<Metrics>) -> Arc<SharedLimiter> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = Secret::new(format!("redis://127.0.0.1:{port}/0"));
+        let store = Store::new(&url, &ClusterSettings::default(), Arc::clone(metrics)).unwrap();
+        Arc::new(SharedLimiter::new(Arc::new(store)))
+    }
+
+    #[tokio::test]
+    async fn without_redis_a_replica_spends_only_its_share_of_the_budget() {
+        let metrics = Arc::new(Metrics::with_cluster());
+        let per_minute = Rate::PerPeriod {
+            count: 600,
+            period: Duration::from_secs(60),
+        };
+        let limits = RateLimits::new(Rate::Off, None, per_minute, Some(10)).shared(
+            unreachable_limiter(&metrics),
+            Arc::clone(&metrics),
+            2,
+        );
+
+        let mut allowed = 0;
+        for _ in 0..20 {
+            if limits.check_upstream().await.is_ok() {
+                allowed += 1;
+            }
+        }
+
+        assert_eq!(allowed, 5, "half of the burst of 10");
+        let page = metrics.encode();
+        assert!(
+            page.contains("tunnelgate_cluster_limit_fallbacks_total{limit=\"upstream\"} 20"),
+            "{page}"
+        );
+    }
+}

@@ -98,3 +98,42 @@ impl SharedLimiter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::metrics::Metrics;
+    use crate::config::{ClusterSettings, Secret};
+
+    #[tokio::test]
+    async fn a_redis_known_to_be_down_is_not_asked() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = Secret::new(format!("redis://127.0.0.1:{port}/0"));
+        let metrics = Arc::new(Metrics::with_cluster());
+        let store = Store::new(&url, &ClusterSettings::default(), metrics).unwrap();
+        let limiter = SharedLimiter::new(Arc::new(store));
+
+        let answer = limiter
+            .take(&limiter.upstream_key(), Gcra::new(10.0, 10))
+            .await;
+
+        assert!(matches!(answer, Err(StoreError::Down)), "{answer:?}");
+    }
+
+    #[test]
+    fn a_rate_becomes_an_emission_interval_and_a_burst() {
+        assert_eq!(
+            Gcra::new(10.0, 10),
+            Gcra {
+                interval_us: 100_000,
+                burst: 10
+            }
+        );
+        assert_eq!(Gcra::new(450.0 / 60.0, 45).interval_us, 133_333);
+        assert_eq!(Gcra::new(1.0, 0).burst, 1);
+    }
+}

@@ -439,3 +439,61 @@ impl SessionRelay {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::IdentityKind;
+
+    #[test]
+    fn a_relayed_message_carries_the_whole_identity() {
+        let identity = Identity {
+            kind: IdentityKind::User,
+            email: Some("ada@example.com".into()),
+            sub: "sub-ada".into(),
+            country: None,
+            common_name: None,
+            identity_nonce: None,
+            expires_at: 1_900_000_000,
+            audience: "aud".into(),
+            groups: vec!["finance".into()],
+        };
+        let envelope = Envelope::Deliver {
+            relay_id: "r1".into(),
+            reply_to: "tunnelgate:replica:a".into(),
+            session_id: "s1".into(),
+            identity: Box::new(identity.clone()),
+            request_id: "req".into(),
+            cf_ray: Some("ray".into()),
+            body: r#"{"jsonrpc":"2.0","method":"ping","id":1}"#.into(),
+        };
+
+        let json = serde_json::to_string(&envelope).unwrap();
+        let Envelope::Deliver {
+            identity: received,
+            body,
+            ..
+        } = serde_json::from_str(&json).unwrap()
+        else {
+            panic!("not a delivery: {json}");
+        };
+
+        assert_eq!(*received, identity);
+        assert!(received.is_same_caller(&identity));
+        assert_eq!(body, r#"{"jsonrpc":"2.0","method":"ping","id":1}"#);
+    }
+
+    #[test]
+    fn an_answer_names_what_became_of_the_message() {
+        let json = serde_json::to_string(&Envelope::Answer {
+            relay_id: "r1".into(),
+            delivery: Delivery::Forbidden,
+        })
+        .unwrap();
+
+        assert_eq!(
+            json,
+            r#"{"kind":"answer","relay_id":"r1","delivery":"forbidden"}"#
+        );
+    }
+}
