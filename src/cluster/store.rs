@@ -239,3 +239,28 @@ mod tests {
         assert!(!redacted("not a url hunter2").contains("hunter2"));
     }
 }
+
+/// `rediss://` against a real TLS Redis, by hand (no TLS server in CI):
+/// `TUNNELGATE_TEST_REDISS_URL=rediss://localhost:PORT/0 SSL_CERT_FILE=ca.pem cargo test --lib cluster::store::tls -- --ignored`
+#[cfg(test)]
+mod tls {
+    use super::*;
+
+    #[tokio::test]
+    #[ignore = "needs a TLS redis-server: set TUNNELGATE_TEST_REDISS_URL and SSL_CERT_FILE"]
+    async fn answers_over_tls() {
+        let url = std::env::var("TUNNELGATE_TEST_REDISS_URL").unwrap();
+        let store = Arc::new(
+            Store::new(
+                &Secret::new(url),
+                &ClusterSettings::default(),
+                Arc::new(Metrics::with_cluster()),
+            )
+            .unwrap(),
+        );
+
+        let pinged = store.ping().await;
+
+        assert!(pinged.is_ok(), "{pinged:?}");
+    }
+}
