@@ -172,6 +172,13 @@ impl Store {
         }
     }
 
+    /// One PING now, whatever the last state (`tunnelgate doctor`); an answer marks Redis up.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        self.ping().await?;
+        self.mark_up();
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.attempt(|mut connection| async move {
             redis::cmd("PING")
