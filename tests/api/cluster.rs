@@ -517,6 +517,78 @@ async fn keeps_serving_on_the_fallback_while_redis_is_down_and_shares_again_when
 }
 
 #[actix_web::test]
+async fn calls_in_flight_while_redis_stops_and_returns_all_succeed() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let replicas = spawn_replicas(2, Some(&redis), |settings| {
+        settings.limits.per_identity = Some(Rate::parse("60000/min").unwrap());
+        settings.limits.upstream = Some(Rate::parse("60000/min").unwrap());
+    })
+    .await;
+    assert!(replicas.redis_up_everywhere(1.0).await);
+    let bases: Vec<String> = replicas
+        .apps
+        .iter()
+        .map(|app| app.address.clone())
+        .collect();
+    let token = TokenBuilder::user("ada@example.com").build();
+    let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    // Four callers, each alternating between the replicas, for the whole run.
+    let callers: Vec<_> = (0..4)
+        .map(|caller| {
+            let (bases, token, running) = (bases.clone(), token.clone(), Arc::clone(&running));
+            actix_web::rt::spawn(async move {
+                let http = one_connection_per_request();
+                let (mut ok, mut failed) = (0u32, Vec::new());
+                let mut turn = caller;
+                while running.load(Ordering::Relaxed) {
+                    let base = &bases[turn % bases.len()];
+                    turn += 1;
+                    let answer =
+                        call_tool(&http, base, &token, "items_get", json!({"id": "it_1"})).await;
+                    if answer["result"]["isError"] == true {
+                        failed.push(answer.to_string());
+                    } else {
+                        ok += 1;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.stop();
+    let fell = replicas.redis_up_everywhere(0.0).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.restart();
+    let rose = replicas.redis_up_everywhere(1.0).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.store(false, Ordering::Relaxed);
+    let mut succeeded = 0;
+    let mut failures = Vec::new();
+    for caller in callers {
+        let (ok, failed) = caller.await.unwrap();
+        succeeded += ok;
+        failures.extend(failed);
+    }
+    let fallbacks = replicas
+        .metric("tunnelgate_cluster_limit_fallbacks_total")
+        .await;
+
+    eprintln!(
+        "cluster Redis restart mid-run: {succeeded} calls succeeded, {} failed, {fallbacks} limit decisions on the fallback",
+        failures.len()
+    );
+    assert!(fell && rose, "redis_up did not fall to 0 and return to 1");
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(succeeded > 0);
+    assert!(fallbacks > 0.0, "the fallback never engaged");
+}
+
+#[actix_web::test]
 async fn stateless_streamable_http_needs_nothing_shared() {
     let replicas = spawn_replicas(3, None, |_| {}).await;
     let proxy = round_robin_proxy(&replicas.apps).await;
