@@ -80,10 +80,9 @@ fn main() {
         let started = Instant::now();
         let per_task = CONCURRENT / IN_FLIGHT;
         let tasks: Vec<_> = (0..IN_FLIGHT)
-            .map(|task| {
+            .map(|_| {
                 let limiter = Arc::clone(&limiter);
                 let key = limiter.upstream_key();
-                let _ = task;
                 tokio::spawn(async move {
                     for _ in 0..per_task {
                         limiter.take(&key, shape).await.unwrap().unwrap();

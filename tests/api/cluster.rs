@@ -664,7 +664,7 @@ async fn fifty_python_sdk_sse_sessions_succeed_across_three_replicas() {
         "tunnelgate_cluster_relayed_messages_total{result=\"accepted\"}",
     )
     .await;
-    eprintln!("cluster Python SDK: {report} relayed={relayed}");
+    eprintln!("cluster Python SDK: {} relayed={relayed}", report.trim());
     assert!(
         output.status.success(),
         "Python SDK sessions failed: {report}\n{}",
