@@ -48,7 +48,7 @@ pub fn run(args: DevArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    crate::telemetry::init("info,rmcp=warn", LogFormat::Pretty);
+    crate::telemetry::init("info,rmcp=warn,actix_server=warn", LogFormat::Pretty);
     let outcome = actix_web::rt::System::new().block_on(async move {
         let application = start(&args).await?;
         application.run_until_stopped().await?;

@@ -24,7 +24,7 @@ pub struct LogSettings {
 impl Default for LogSettings {
     fn default() -> Self {
         Self {
-            filter: "info,rmcp=warn".into(),
+            filter: "info,rmcp=warn,actix_server=warn".into(),
             format: LogFormat::Json,
         }
     }
