@@ -20,7 +20,7 @@ use crate::tools::{CallError, Caller, ToolRegistry};
 
 /// Every protocol revision tunnelgate serves: 2024-11-05 over legacy SSE, the rest over
 /// Streamable HTTP.
-const SUPPORTED_VERSIONS: &[ProtocolVersion] = &[
+pub const SUPPORTED_VERSIONS: &[ProtocolVersion] = &[
     ProtocolVersion::V_2024_11_05,
     ProtocolVersion::V_2025_03_26,
     ProtocolVersion::V_2025_06_18,
@@ -52,6 +52,17 @@ impl McpHandler {
         Self { registry }
     }
 
+    /// What `initialize` answers, before the version is settled; legacy SSE answers it
+    /// without building a handler.
+    pub fn server_info() -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("tunnelgate", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Tools of an internal API, called with the server's own credential on behalf \
+                 of your verified Cloudflare Access identity. `whoami` shows that identity.",
+            )
+    }
+
     fn from_request<T: Clone + Send + Sync + 'static>(
         context: &RequestContext<RoleServer>,
     ) -> Option<T> {
@@ -75,12 +86,7 @@ impl McpHandler {
 
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("tunnelgate", env!("CARGO_PKG_VERSION")))
-            .with_instructions(
-                "Tools of an internal API, called with the server's own credential on behalf \
-                 of your verified Cloudflare Access identity. `whoami` shows that identity.",
-            )
+        Self::server_info()
     }
 
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
