@@ -58,6 +58,10 @@ pub struct Settings {
     /// The file these settings were read from; SIGHUP re-reads it for policy changes.
     #[serde(skip)]
     pub source_file: Option<PathBuf>,
+    /// Set only by `tunnelgate dev`: where a fresh dev token comes from. A token signed by an
+    /// earlier run's keys is then refused with a message that says so and points here.
+    #[serde(skip)]
+    pub dev_token_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -76,6 +80,7 @@ impl Default for Settings {
             cluster: ClusterSettings::default(),
             state_dir: PathBuf::from("/var/lib/tunnelgate"),
             source_file: None,
+            dev_token_url: None,
         }
     }
 }
@@ -149,6 +154,7 @@ impl Settings {
                 .get::<PathBuf>("state_dir")
                 .unwrap_or_else(|_| Settings::default().state_dir),
             source_file: file.map(Path::to_path_buf),
+            dev_token_url: None,
         };
         settings.apply_profile_env(&env);
         settings.validate(&mut problems);

@@ -8,7 +8,7 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
-use crate::access::{AccessVerifier, CertsFetcher, IdentityLookup, KeyCache};
+use crate::access::{AccessVerifier, CertsFetcher, DevTokenHint, IdentityLookup, KeyCache};
 use crate::admin::{self, metrics::Metrics};
 use crate::audit::Auditor;
 use crate::cluster::{Cluster, LocalSessions};
@@ -121,7 +121,8 @@ impl Application {
             Arc::clone(&registry),
             Arc::clone(&auditor),
         ));
-        if settings.server.public_hostnames.is_empty() {
+        // Dev mode has no tunnel in front: loopback Hosts are all it will ever see.
+        if settings.server.public_hostnames.is_empty() && settings.dev_token_url.is_none() {
             tracing::warn!(
                 "server.public_hostnames is empty: only loopback Host headers are accepted, so requests through the tunnel will be refused"
             );
@@ -182,6 +183,10 @@ impl Application {
         let fast_lane = (settings.server.fast_lane
             && settings.server.mode == ServerMode::Stateless)
             .then(|| web::Data::new(FastLane::new(Arc::clone(&registry))));
+        let dev_token_hint = settings
+            .dev_token_url
+            .clone()
+            .map(|url| web::Data::new(DevTokenHint(url)));
         let max_body = settings.server.max_body.as_usize();
         let mcp_server = HttpServer::new({
             let metrics_data = metrics_data.clone();
@@ -189,6 +194,7 @@ impl Application {
                 let streamable = streamable.clone();
                 let fast_lane = fast_lane.clone();
                 let stateful_sessions = stateful_sessions.clone();
+                let dev_token_hint = dev_token_hint.clone();
                 App::new()
                     .app_data(verifier.clone())
                     .app_data(metrics_data.clone())
@@ -203,6 +209,9 @@ impl Application {
                         }
                         if let Some(sessions) = stateful_sessions {
                             config.app_data(sessions);
+                        }
+                        if let Some(hint) = dev_token_hint {
+                            config.app_data(hint);
                         }
                     })
                     .configure(|config| mcp::routes(config, streamable))

@@ -16,6 +16,12 @@ use crate::telemetry::RequestInfo;
 /// on purpose (docs/security.md).
 pub const ACCESS_JWT_HEADER: &str = "Cf-Access-Jwt-Assertion";
 
+/// In `tunnelgate dev` only: where this run's tokens come from. The dev issuer makes new
+/// keys on every start, so a token kept from an earlier run fails as `unknown_key`, and the
+/// refusal says why instead of suggesting a sign-in that does not exist here.
+#[derive(Debug, Clone)]
+pub struct DevTokenHint(pub String);
+
 /// Verifies the Access token and puts the caller's `Arc<Identity>` into the request
 /// extensions; refuses the request otherwise.
 pub async fn require_access(
@@ -33,6 +39,16 @@ pub async fn require_access(
         }
         Err(error) => {
             log_denial(&request, error);
+            if error == AccessError::Rejected(RejectReason::UnknownKey)
+                && let Some(hint) = request.app_data::<web::Data<DevTokenHint>>()
+            {
+                let message = format!(
+                    "the token is signed by a key this run of `tunnelgate dev` does not know: each run makes new keys, so a token from an earlier run no longer works. Use the token in this run's banner, or get one from {}",
+                    hint.0
+                );
+                let response = error.response_saying(&message);
+                return Err(actix_web::error::InternalError::from_response(error, response).into());
+            }
             Err(error.into())
         }
     }

@@ -20,17 +20,17 @@ pub struct ClusterSettings {
     /// this share of every budget.
     pub expected_replicas: u32,
     /// Longest wait for one Redis command before the call goes on without it.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::values::duration_text")]
     pub command_timeout: Duration,
     /// Longest wait for a new Redis connection.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::values::duration_text")]
     pub connect_timeout: Duration,
     /// Longest pause between two reconnection attempts while Redis is down (the pause
     /// doubles from 100 ms up to this).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::values::duration_text")]
     pub reconnect_max_delay: Duration,
     /// Longest wait for the replica holding a legacy SSE session to take a relayed message.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::values::duration_text")]
     pub relay_timeout: Duration,
     /// Prefix of every Redis key and channel, so deployments can share one Redis.
     pub key_prefix: String,

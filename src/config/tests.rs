@@ -299,6 +299,76 @@ fn warns_about_an_audience_that_is_not_an_aud_tag() {
 }
 
 #[test]
+fn a_bare_number_for_a_duration_gets_an_example_with_a_unit() {
+    let file = toml_file("[server]\nsse_keep_alive = 120\n");
+
+    let error = Settings::load_from(Some(file.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+
+    assert!(error.contains("server.sse_keep_alive"), "{error}");
+    assert!(error.contains("\"120s\""), "{error}");
+}
+
+#[test]
+fn a_bare_number_for_a_duration_in_the_environment_gets_the_same_example() {
+    let error = Settings::load_from(None, env(&[("TUNNELGATE__ACCESS__LEEWAY", "30")]))
+        .unwrap_err()
+        .to_string();
+
+    assert!(error.contains("access.leeway"), "{error}");
+    assert!(error.contains("\"30s\""), "{error}");
+}
+
+#[test]
+fn a_switch_written_yes_is_an_error_not_true() {
+    let file = toml_file("[tools]\nread_only = \"yes\"\n");
+
+    let from_file = Settings::load_from(Some(file.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    let from_environment =
+        Settings::load_from(None, env(&[("TUNNELGATE__SERVER__FAST_LANE", "on")]))
+            .unwrap_err()
+            .to_string();
+
+    assert!(from_file.contains("tools.read_only"), "{from_file}");
+    assert!(from_file.contains("write true or false"), "{from_file}");
+    assert!(
+        from_environment.contains("server.fast_lane"),
+        "{from_environment}"
+    );
+}
+
+#[test]
+fn a_switch_in_the_environment_takes_true_and_false() {
+    let settings = Settings::load_from(
+        None,
+        env(&[
+            ("TUNNELGATE__TOOLS__READ_ONLY", "false"),
+            ("TUNNELGATE__SERVER__FAST_LANE", "true"),
+        ]),
+    )
+    .unwrap();
+
+    assert!(!settings.tools.read_only);
+    assert!(settings.server.fast_lane);
+}
+
+#[test]
+fn refuses_an_sse_keep_alive_under_one_second() {
+    let error = Settings::load_from(
+        None,
+        env(&[("TUNNELGATE__SERVER__SSE_KEEP_ALIVE", "500ms")]),
+    )
+    .unwrap_err()
+    .to_string();
+
+    assert!(error.contains("server.sse_keep_alive"), "{error}");
+    assert!(error.contains("between 1s and 89s"), "{error}");
+}
+
+#[test]
 fn no_cluster_section_means_one_process() {
     let settings = Settings::load_from(None, env(&[])).unwrap();
 

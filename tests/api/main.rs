@@ -16,6 +16,7 @@ mod fake_upstream;
 mod fast_lane;
 mod governance;
 mod helpers;
+mod idle_cut;
 mod issuer;
 mod keys;
 mod legacy_sse;
