@@ -428,6 +428,32 @@ async fn a_closed_session_is_gone_on_every_replica() {
 }
 
 #[actix_web::test]
+async fn a_session_stays_reachable_from_other_replicas_past_its_record_ttl() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    // Records live 5 s (at least three keep-alive periods) and are renewed every second.
+    let replicas = spawn_replicas(2, Some(&redis), |settings| {
+        settings.server.sse_keep_alive = Duration::from_secs(1);
+    })
+    .await;
+    assert!(replicas.redis_up_everywhere(1.0).await);
+    let (holder, other) = (&replicas.apps[0].address, &replicas.apps[1].address);
+    let http = one_connection_per_request();
+    let ada = TokenBuilder::user("ada@example.com").build();
+    let mut stream = open_sse(&http, holder, &ada).await;
+
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let relayed = stream.post(&http, other, &ada, initialize(1)).await;
+
+    assert_eq!(relayed.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        stream.next_message().await["result"]["protocolVersion"],
+        "2024-11-05"
+    );
+}
+
+#[actix_web::test]
 async fn keeps_serving_on_the_fallback_while_redis_is_down_and_shares_again_when_it_returns() {
     let Some(mut redis) = RedisServer::start() else {
         return;
