@@ -46,6 +46,9 @@ async fn spawn_replicas(
                 settings.cluster.redis_url = Some(Secret::new(redis.url()));
                 settings.cluster.expected_replicas = u32::try_from(count).unwrap();
                 settings.cluster.reconnect_max_delay = Duration::from_millis(500);
+                // A busy CI machine can stall a thread for a while; a killed Redis is noticed
+                // at once anyway (refused connections), so only slowness waits this long.
+                settings.cluster.command_timeout = Duration::from_secs(2);
             }
             adjust(settings);
         })
