@@ -417,6 +417,8 @@ impl SessionRelay {
             if ids.is_empty() || !self.store.is_up() {
                 continue;
             }
+            // A session closed while this runs may get its record back until the TTL: a
+            // message relayed to it here is answered 404, as for any unknown session.
             let mut pipeline = redis::pipe();
             for id in &ids {
                 pipeline
