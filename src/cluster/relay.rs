@@ -30,6 +30,8 @@ pub enum Delivery {
     Forbidden,
     /// The replica holding the session could not be asked (Redis down, no answer in time).
     Unavailable,
+    /// The session owes as many answers as it may; the client should read its stream and retry.
+    Busy,
 }
 
 impl Delivery {
@@ -39,6 +41,7 @@ impl Delivery {
             Self::UnknownSession => "unknown_session",
             Self::Forbidden => "forbidden",
             Self::Unavailable => "unavailable",
+            Self::Busy => "busy",
         }
     }
 }
@@ -288,8 +291,9 @@ impl SessionRelay {
             })
             .await;
         match receivers {
-            // The replica that held the session is gone; its record expires soon.
-            Ok(0) => return Delivery::UnknownSession,
+            // The record names a replica nobody listens for: it is resubscribing (Redis just
+            // came back) or gone (its record expires within the TTL). Not a dead session yet.
+            Ok(0) => return Delivery::Unavailable,
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(error = %error, "cannot relay a legacy SSE message");
@@ -325,11 +329,27 @@ impl SessionRelay {
                     delay = Duration::from_millis(100);
                     tracing::debug!(replica = %self.replica, "listening for relayed legacy SSE messages");
                     let mut messages = pubsub.into_on_message();
-                    while let Some(message) = messages.next().await {
-                        match message.get_payload::<String>() {
-                            Ok(payload) => self.receive(&payload),
-                            Err(error) => {
-                                tracing::warn!(error = %error, "unreadable relay message")
+                    let mut check = tokio::time::interval(self.refresh_every);
+                    check.tick().await;
+                    loop {
+                        tokio::select! {
+                            message = messages.next() => match message {
+                                Some(message) => match message.get_payload::<String>() {
+                                    Ok(payload) => self.receive(&payload),
+                                    Err(error) => {
+                                        tracing::warn!(error = %error, "unreadable relay message")
+                                    }
+                                },
+                                None => break,
+                            },
+                            // A Redis that went away and came back may have dropped this
+                            // subscription without the socket telling us.
+                            () = self.store.recovered() => break,
+                            _ = check.tick() => {
+                                if !self.still_subscribed().await {
+                                    tracing::warn!(replica = %self.replica, "the relay subscription is gone; resubscribing");
+                                    break;
+                                }
                             }
                         }
                     }
@@ -343,6 +363,24 @@ impl SessionRelay {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(self.store.reconnect_max_delay());
         }
+    }
+
+    /// Whether Redis still counts a subscriber on this replica's channel (a dead socket, say
+    /// after a NAT dropped it, would otherwise keep the listener waiting forever). An
+    /// unanswered check says yes: Redis being down is the store's to notice.
+    async fn still_subscribed(&self) -> bool {
+        let channel = self.channel.clone();
+        let counted = self
+            .store
+            .run(|mut connection| async move {
+                redis::cmd("PUBSUB")
+                    .arg("NUMSUB")
+                    .arg(&channel)
+                    .query_async::<(String, i64)>(&mut connection)
+                    .await
+            })
+            .await;
+        !matches!(counted, Ok((_, 0)))
     }
 
     fn receive(self: &Arc<Self>, payload: &str) {
@@ -387,9 +425,11 @@ impl SessionRelay {
         let Ok(payload) = serde_json::to_string(&Envelope::Answer { relay_id, delivery }) else {
             return;
         };
+        // Even while this replica counts Redis as down (one slow command does that): the
+        // message was delivered, and an answer lost here makes the client send it again.
         let sent = self
             .store
-            .run(|mut connection| async move {
+            .attempt(|mut connection| async move {
                 redis::cmd("PUBLISH")
                     .arg(&reply_to)
                     .arg(&payload)

@@ -130,7 +130,8 @@ impl Store {
         self.attempt(command).await
     }
 
-    async fn attempt<T, F, Fut>(&self, command: F) -> Result<T, StoreError>
+    /// Runs one command within the command timeout whatever Redis's known state.
+    pub async fn attempt<T, F, Fut>(&self, command: F) -> Result<T, StoreError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,

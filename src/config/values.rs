@@ -165,6 +165,11 @@ pub mod duration_text {
         }
 
         fn visit_i64<E: de::Error>(self, number: i64) -> Result<Duration, E> {
+            if number < 0 {
+                return Err(E::custom(format!(
+                    "{number}: a duration cannot be negative"
+                )));
+            }
             Err(bare_number(number))
         }
 
@@ -173,7 +178,16 @@ pub mod duration_text {
         }
 
         fn visit_f64<E: de::Error>(self, number: f64) -> Result<Duration, E> {
-            Err(bare_number(number))
+            if number < 0.0 {
+                return Err(E::custom(format!(
+                    "{number}: a duration cannot be negative"
+                )));
+            }
+            // Units take whole numbers: 1.5 seconds is written "1500ms".
+            Err(E::custom(format!(
+                "{number} is a bare number; a duration needs a unit, e.g. \"{:.0}ms\"",
+                number * 1000.0
+            )))
         }
     }
 }

@@ -2,8 +2,8 @@
 //! first event names the endpoint, `POST /message?sessionId=…` delivers client messages
 //! (answered 202), and responses travel back on the stream as `event: message`.
 //!
-//! A session is only its owner, a sender for its stream and its negotiated version: no rmcp
-//! service, task or channel pair per session (those cost ~75 KB each when 1,000 sit open).
+//! A session is only its owner, a sender for its stream and a cancel token: no rmcp
+//! service, task or channel pair per session (those cost ~45 KB each when 1,000 sit open).
 //! Each posted request is answered by its own short task: `initialize` and `ping` here,
 //! `tools/list` and `tools/call` by the fast lane's writer, with rmcp's answers for a peer
 //! before 2026-07-28; any other method is unknown, as rmcp would say for this server.
@@ -19,8 +19,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, Responder, web};
 use actix_web_lab::sse::{self, Sse};
-use futures::channel::mpsc;
-use futures::{SinkExt, Stream, StreamExt};
+use futures::{Stream, StreamExt};
 use rand::RngCore;
 use rmcp::ErrorData;
 use rmcp::model::{
@@ -28,6 +27,7 @@ use rmcp::model::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::fast_lane::{self, HotMethod};
@@ -39,8 +39,10 @@ use crate::cluster::{Delivery, LocalSessions, RelayedMessage, SessionRelay};
 use crate::telemetry::RequestInfo;
 use crate::tools::ToolRegistry;
 
-/// Answers buffered for a slow stream reader before posting waits for it.
-const CHANNEL_DEPTH: usize = 64;
+/// Answers a session may owe at once (in flight, or written and not yet read from its
+/// stream); a POST beyond that is refused 503 with `Retry-After`, so a client that posts
+/// without reading its stream cannot grow the server's memory.
+const CHANNEL_DEPTH: usize = 128;
 /// 128 random bits, hex-encoded.
 const SESSION_ID_LEN: usize = 32;
 
@@ -131,7 +133,8 @@ impl SseSessions {
         request: RequestInfo,
         message: ClientJsonRpcMessage,
     ) -> Delivery {
-        let mut to_client = {
+        let is_request = matches!(message, ClientJsonRpcMessage::Request(_));
+        let answer_slot = {
             let mut open = self.lock();
             let Some(session) = open.get_mut(session_id) else {
                 return Delivery::UnknownSession;
@@ -145,17 +148,30 @@ impl SseSessions {
                 return Delivery::Forbidden;
             }
             session.last_activity = Instant::now();
-            session.to_client.clone()
+            if !is_request {
+                None
+            } else {
+                // The answer's place on the stream is taken now, or the POST is refused.
+                match session.to_client.clone().try_reserve_owned() {
+                    Ok(slot) => Some(slot),
+                    Err(mpsc::error::TrySendError::Full(_)) => return Delivery::Busy,
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        return Delivery::UnknownSession;
+                    }
+                }
+            }
         };
         // Notifications (initialized, cancelled, progress) and responses need no answer.
-        let ClientJsonRpcMessage::Request(request_message) = message else {
+        let (ClientJsonRpcMessage::Request(request_message), Some(answer_slot)) =
+            (message, answer_slot)
+        else {
             return Delivery::Accepted;
         };
         let registry = Arc::clone(&self.registry);
         tokio::spawn(async move {
             let answer = answer_request(&registry, &identity, &request, request_message).await;
-            // A closed stream has nobody left to tell.
-            let _ = to_client.send(answer).await;
+            // A closed stream drops the answer: nobody is left to tell.
+            answer_slot.send(answer);
         });
         Delivery::Accepted
     }
@@ -165,10 +181,14 @@ impl SseSessions {
         let now = Instant::now();
         let mut sessions = self.lock();
         let before = sessions.len();
-        sessions.retain(|_, session| {
+        sessions.retain(|session_id, session| {
             let alive = now.duration_since(session.last_activity) < self.idle_timeout;
             if !alive {
                 session.cancel.cancel();
+                // Other replicas must stop relaying to it now, not when its record expires.
+                if let Some(relay) = &self.relay {
+                    relay.forget(session_id);
+                }
             }
             alive
         });
@@ -285,6 +305,25 @@ pub async fn open_stream(request: HttpRequest, sessions: web::Data<SseSessions>)
         );
     }
 
+    sessions.metrics.sse_stream_opened();
+    let endpoint = sse::Event::Data(
+        sse::Data::new(format!("/message?sessionId={session_id}")).event("endpoint"),
+    );
+    // Closing the session (reaper, shutdown) ends the stream at once, even while a call
+    // still holds a sender.
+    let mut from_server = from_server;
+    let messages = futures::stream::poll_fn(move |context| from_server.poll_recv(context))
+        .take_until(Box::pin(cancel.cancelled_owned()))
+        .map(|data| sse::Event::Data(sse::Data::new(data).event("message")));
+    // Built before the first await: a client that goes away while the session is being
+    // registered still has it removed (the stream's drop does it).
+    let stream = SessionStream {
+        inner: futures::stream::iter([endpoint])
+            .chain(messages)
+            .map(Ok::<_, std::convert::Infallible>),
+        session_id: session_id.clone(),
+        sessions: Arc::clone(&sessions),
+    };
     // Before the client learns the endpoint: its first POST may land on another replica.
     if let Some(relay) = &sessions.relay {
         relay.register(&session_id).await;
@@ -293,22 +332,6 @@ pub async fn open_stream(request: HttpRequest, sessions: web::Data<SseSessions>)
         principal = identity.principal(),
         "legacy SSE session opened"
     );
-    sessions.metrics.sse_stream_opened();
-    let endpoint = sse::Event::Data(
-        sse::Data::new(format!("/message?sessionId={session_id}")).event("endpoint"),
-    );
-    // Closing the session (reaper, shutdown) ends the stream at once, even while a call
-    // still holds a sender.
-    let messages = from_server
-        .take_until(Box::pin(cancel.cancelled_owned()))
-        .map(|data| sse::Event::Data(sse::Data::new(data).event("message")));
-    let stream = SessionStream {
-        inner: futures::stream::iter([endpoint])
-            .chain(messages)
-            .map(Ok::<_, std::convert::Infallible>),
-        session_id,
-        sessions: Arc::clone(&sessions),
-    };
     Sse::from_stream(stream)
         .with_keep_alive(sessions.keep_alive)
         .respond_to(&request)
@@ -367,6 +390,14 @@ pub async fn post_message(
         Delivery::Forbidden => {
             json_error(StatusCode::FORBIDDEN, "session_belongs_to_another_identity")
         }
+        Delivery::Busy => {
+            let mut response = json_error(StatusCode::SERVICE_UNAVAILABLE, "session_busy");
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("1"),
+            );
+            response
+        }
         Delivery::Unavailable => {
             let mut response = json_error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -412,7 +443,14 @@ async fn answer_request(
         }
     };
     match fast_lane::write_answer(registry, identity, request_info, &id, hot).await {
-        Some(bytes) => String::from_utf8(bytes).unwrap_or_default(),
+        Some(bytes) => String::from_utf8(bytes).unwrap_or_else(|_| {
+            // serde_json writes UTF-8; were it not, an empty event would leave the client
+            // waiting forever.
+            error_text(
+                &id,
+                &ErrorData::internal_error("cannot serialise the answer", None),
+            )
+        }),
         None => error_text(
             &id,
             &ErrorData::internal_error("cannot serialise the answer", None),
@@ -489,6 +527,95 @@ mod tests {
                 "Invalid Request: the member \"id\" appears twice".to_owned()
             ))
         );
+    }
+
+    fn sessions_for_tests() -> SseSessions {
+        use crate::audit::Auditor;
+        use crate::config::{AuditSettings, PolicySettings, Settings};
+        use crate::limits::RateLimits;
+        use crate::tools::{Policy, RegistryServices};
+        let metrics = Arc::new(Metrics::new());
+        let services = RegistryServices {
+            policy: Policy::from_settings(&PolicySettings::default()),
+            limits: RateLimits::from_settings(&Settings::default()),
+            auditor: Arc::new(
+                Auditor::from_settings(&AuditSettings {
+                    stdout: false,
+                    ..AuditSettings::default()
+                })
+                .unwrap(),
+            ),
+            metrics: Arc::clone(&metrics),
+        };
+        SseSessions::new(
+            Arc::new(ToolRegistry::builtin_only(services)),
+            metrics,
+            10,
+            Duration::from_secs(15),
+            Duration::from_secs(60),
+        )
+    }
+
+    fn identity(email: &str) -> Arc<Identity> {
+        Arc::new(Identity {
+            kind: crate::access::IdentityKind::User,
+            email: Some(email.into()),
+            sub: format!("sub-{email}"),
+            country: None,
+            common_name: None,
+            identity_nonce: None,
+            expires_at: 1_900_000_000,
+            audience: "aud".into(),
+            groups: vec![],
+        })
+    }
+
+    fn ping(id: u64) -> ClientJsonRpcMessage {
+        parse_client_message(format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping"}}"#).as_bytes())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn refuses_requests_beyond_the_answers_a_session_may_owe_until_its_stream_is_read() {
+        let sessions = sessions_for_tests();
+        let ada = identity("ada@example.com");
+        let (to_client, mut stream) = mpsc::channel(CHANNEL_DEPTH);
+        sessions.lock().insert(
+            "s".repeat(SESSION_ID_LEN),
+            Session {
+                owner: Arc::clone(&ada),
+                to_client,
+                last_activity: Instant::now(),
+                cancel: CancellationToken::new(),
+            },
+        );
+        let session_id = "s".repeat(SESSION_ID_LEN);
+        let deliver = |id| {
+            sessions.deliver(
+                &session_id,
+                Arc::clone(&ada),
+                RequestInfo::new(None),
+                ping(id),
+            )
+        };
+
+        let owed: Vec<Delivery> = (0..CHANNEL_DEPTH as u64).map(deliver).collect();
+        let one_more = deliver(1_000);
+        let notification = sessions.deliver(
+            &session_id,
+            Arc::clone(&ada),
+            RequestInfo::new(None),
+            parse_client_message(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+                .unwrap(),
+        );
+        let first_answer = stream.recv().await;
+        let after_reading = deliver(1_001);
+
+        assert!(owed.iter().all(|delivery| *delivery == Delivery::Accepted));
+        assert_eq!(one_more, Delivery::Busy);
+        assert_eq!(notification, Delivery::Accepted);
+        assert!(first_answer.is_some_and(|answer| answer.contains(r#""result":{}"#)));
+        assert_eq!(after_reading, Delivery::Accepted);
     }
 
     #[test]
