@@ -12,6 +12,7 @@ mod server;
 mod tools;
 mod upstream;
 mod values;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -32,6 +33,7 @@ pub use upstream::{
 pub use values::{
     BindAddress, ByteSize, HeaderList, HeaderNameText, HttpUrl, IdentityGlob, NameGlob, Origin,
 };
+pub use web::WebSettings;
 
 /// Environment variable that names the configuration file when `--config` is absent.
 pub const CONFIG_FILE_ENV: &str = "TUNNELGATE_CONFIG";
@@ -50,6 +52,7 @@ pub struct Settings {
     pub policy: PolicySettings,
     pub audit: AuditSettings,
     pub limits: LimitsSettings,
+    pub web: WebSettings,
     /// Where tunnelgate keeps state that should survive a restart (the last good OpenAPI copy).
     pub state_dir: PathBuf,
     /// The file these settings were read from; SIGHUP re-reads it for policy changes.
@@ -70,6 +73,7 @@ impl Default for Settings {
             policy: PolicySettings::default(),
             audit: AuditSettings::default(),
             limits: LimitsSettings::default(),
+            web: WebSettings::default(),
             state_dir: PathBuf::from("/var/lib/tunnelgate"),
             source_file: None,
         }
@@ -91,6 +95,7 @@ struct KnownSections {
     policy: Option<IgnoredAny>,
     audit: Option<IgnoredAny>,
     limits: Option<IgnoredAny>,
+    web: Option<IgnoredAny>,
     state_dir: Option<IgnoredAny>,
 }
 
@@ -139,6 +144,7 @@ impl Settings {
             policy: section(&layered, "policy", &mut problems),
             audit: section(&layered, "audit", &mut problems),
             limits: section(&layered, "limits", &mut problems),
+            web: section(&layered, "web", &mut problems),
             state_dir: layered
                 .get::<PathBuf>("state_dir")
                 .unwrap_or_else(|_| Settings::default().state_dir),
@@ -184,6 +190,7 @@ impl Settings {
         self.policy.validate(problems);
         self.limits.validate(problems);
         self.log.validate(problems);
+        self.web.validate(problems);
     }
 
     /// Settings that are valid but probably not what was meant, each naming its key; logged

@@ -159,6 +159,14 @@ impl Application {
         let fast_lane = (settings.server.fast_lane
             && settings.server.mode == ServerMode::Stateless)
             .then(|| web::Data::new(FastLane::new(Arc::clone(&registry))));
+        let site = settings.web.enabled.then(|| {
+            web::Data::new(crate::web::Site::new(
+                &settings,
+                Arc::clone(&registry),
+                Arc::clone(&keys),
+            ))
+        });
+        let page = site.is_some();
         let max_body = settings.server.max_body.as_usize();
         let mcp_server = HttpServer::new({
             let metrics_data = metrics_data.clone();
@@ -166,6 +174,7 @@ impl Application {
                 let streamable = streamable.clone();
                 let fast_lane = fast_lane.clone();
                 let stateful_sessions = stateful_sessions.clone();
+                let site = site.clone();
                 App::new()
                     .app_data(verifier.clone())
                     .app_data(metrics_data.clone())
@@ -181,8 +190,11 @@ impl Application {
                         if let Some(sessions) = stateful_sessions {
                             config.app_data(sessions);
                         }
+                        if let Some(site) = site {
+                            config.app_data(site);
+                        }
                     })
-                    .configure(|config| mcp::routes(config, streamable))
+                    .configure(|config| mcp::routes(config, streamable, page))
             }
         })
         .keep_alive(settings.server.keep_alive)

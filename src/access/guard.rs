@@ -62,7 +62,7 @@ fn log_denial(request: &ServiceRequest, error: AccessError) {
         AccessError::Rejected(reason) => reason.as_str(),
         AccessError::KeysUnavailable => "keys_unavailable",
     };
-    crate::audit::record_denied_request(request, reason);
+    crate::audit::record_denied_request(request.request(), reason);
     // The request-id middleware has already read and checked `Cf-Ray`; reading the raw
     // header here would log whatever a client put in it. Without that middleware in
     // front, the same check is applied directly.
