@@ -22,14 +22,14 @@ pub use legacy_sse::SseSessions;
 pub use sessions::StatefulSessions;
 
 /// Mounts both transports and, with `page`, the page at `/` (`web.rs`) in the same scope.
-/// Middleware order (outermost first): request id, allowlist, the browser's 403 page, Access
-/// guard, stream headers; nothing reaches a transport or the page without a verified identity.
+/// Middleware order (outermost first): request id, allowlist, Access guard (which answers a
+/// browser with the page's 403 when the page is on), stream headers; nothing reaches a
+/// transport or the page without a verified identity.
 pub fn routes(config: &mut web::ServiceConfig, streamable: streamable::McpHttpService, page: bool) {
     config.service(
         web::scope("")
             .wrap(from_fn(stream_headers))
             .wrap(from_fn(require_access))
-            .wrap(from_fn(crate::web::forbidden::explain_to_browsers))
             .wrap(from_fn(allowlist::enforce_allowlist))
             .wrap(from_fn(crate::telemetry::assign_request_id))
             .route("/sse", web::get().to(legacy_sse::open_stream))

@@ -191,7 +191,9 @@ impl Application {
                             config.app_data(sessions);
                         }
                         if let Some(site) = site {
-                            config.app_data(site);
+                            config.app_data(site).app_data(web::Data::new(
+                                crate::access::RefusalResponder(crate::web::forbidden::respond),
+                            ));
                         }
                     })
                     .configure(|config| mcp::routes(config, streamable, page))

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, web};
+use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, web};
 
 use super::identity::Identity;
 use super::rejection::{AccessError, RejectReason};
@@ -16,12 +16,18 @@ use crate::telemetry::RequestInfo;
 /// on purpose (docs/security.md).
 pub const ACCESS_JWT_HEADER: &str = "Cf-Access-Jwt-Assertion";
 
+/// Another answer to a refused request than the JSON body, when the refused client should get
+/// one (the page's HTML 403 for a browser, `web/forbidden.rs`); `None` keeps the JSON. Put into
+/// the app data when wanted; the guard knows nothing of what it renders.
+#[derive(Clone, Copy)]
+pub struct RefusalResponder(pub fn(&HttpRequest, AccessError) -> Option<HttpResponse>);
+
 /// Verifies the Access token and puts the caller's `Arc<Identity>` into the request
 /// extensions; refuses the request otherwise.
-pub async fn require_access(
+pub async fn require_access<B: MessageBody>(
     request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
     let Some(verifier) = request.app_data::<web::Data<AccessVerifier>>().cloned() else {
         tracing::error!("access guard mounted without a verifier; refusing the request");
         return Err(AccessError::KeysUnavailable.into());
@@ -29,11 +35,19 @@ pub async fn require_access(
     match verify_request(&verifier, &request).await {
         Ok(identity) => {
             request.extensions_mut().insert(identity);
-            next.call(request).await
+            next.call(request)
+                .await
+                .map(ServiceResponse::map_into_left_body)
         }
         Err(error) => {
             log_denial(&request, error);
-            Err(error.into())
+            let responder = request
+                .app_data::<web::Data<RefusalResponder>>()
+                .map(|responder| *responder.get_ref());
+            match responder.and_then(|responder| (responder.0)(request.request(), error)) {
+                Some(response) => Ok(request.into_response(response).map_into_right_body()),
+                None => Err(error.into()),
+            }
         }
     }
 }

@@ -2,48 +2,23 @@
 //! page saying what is missing and what to do; API clients keep the JSON body byte for byte.
 //! Which one is decided by `Accept` alone (a browser's navigation prefers `text/html`).
 
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpRequest, ResponseError, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 
 use super::{Site, layout};
 use crate::access::{AccessError, RejectReason};
 use crate::telemetry::RequestInfo;
 
-/// Middleware between the allowlist and the Access guard: turns the guard's refusal into the
-/// HTML page when the page is enabled and the client prefers HTML; otherwise passes it on.
-pub async fn explain_to_browsers(
-    request: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, Error> {
-    let site = request.app_data::<web::Data<Site>>().cloned();
-    let browser = site.is_some()
-        && prefers_html(
-            request
-                .headers()
-                .get(header::ACCEPT)
-                .and_then(|value| value.to_str().ok()),
-        );
-    if !browser {
-        return next
-            .call(request)
-            .await
-            .map(ServiceResponse::map_into_boxed_body);
-    }
-    let http_request = request.request().clone();
-    match next.call(request).await {
-        Ok(response) => Ok(response.map_into_boxed_body()),
-        Err(error) => match (error.as_error::<AccessError>(), &site) {
-            (Some(refusal), Some(site)) => {
-                let response = page(site, &http_request, *refusal);
-                Ok(ServiceResponse::new(http_request, response))
-            }
-            _ => Err(error),
-        },
-    }
+/// The HTML 403 (or 503) page for a browser that the Access guard refused, when the page is
+/// enabled and the client prefers HTML; `None` keeps the guard's JSON answer.
+pub fn respond(request: &HttpRequest, refusal: AccessError) -> Option<HttpResponse> {
+    let site = request.app_data::<web::Data<Site>>()?;
+    let accept = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
+    prefers_html(accept).then(|| page(site, request, refusal))
 }
 
 /// Whether `Accept` asks for HTML at least as much as for JSON: `text/html` listed with a
@@ -75,7 +50,7 @@ pub fn prefers_html(accept: Option<&str>) -> bool {
     }
 }
 
-fn page(site: &Site, request: &HttpRequest, refusal: AccessError) -> actix_web::HttpResponse {
+fn page(site: &Site, request: &HttpRequest, refusal: AccessError) -> HttpResponse {
     let request_id = request
         .extensions()
         .get::<RequestInfo>()

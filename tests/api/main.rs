@@ -23,3 +23,4 @@ mod polar;
 mod polar_document;
 mod rmcp_client;
 mod streamable;
+mod web;
