@@ -20,7 +20,6 @@ pub fn page(site_title: &str, heading: &str, main: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="color-scheme" content="light dark";
-                meta name="referrer" content="no-referrer";
                 title { (title) }
                 link rel="stylesheet" href=(assets::stylesheet_url());
                 script src=(assets::script_url()) defer {}

@@ -10,6 +10,8 @@
 
 mod access;
 mod api_tools;
+#[path = "../support/browser.rs"]
+mod browser_tools;
 mod doctor;
 mod fake_upstream;
 mod fast_lane;
@@ -24,3 +26,4 @@ mod polar_document;
 mod rmcp_client;
 mod streamable;
 mod web;
+mod web_browser;

@@ -197,7 +197,7 @@ async fn every_page_carries_the_strict_headers() {
         assert!(policy.contains("frame-ancestors 'none'"));
         assert!(policy.contains("form-action 'self'"));
         assert_eq!(header("x-content-type-options"), "nosniff");
-        assert_eq!(header("referrer-policy"), "no-referrer");
+        assert_eq!(header("referrer-policy"), "same-origin");
         assert_eq!(header("cache-control"), "no-store");
     }
 }
