@@ -160,12 +160,13 @@ impl Browser {
         std::fs::create_dir_all(&directory).unwrap();
         for (label, size) in [("desktop", DESKTOP), ("phone", PHONE)] {
             self.set_size(size).await;
-            let height = self
-                .script("return document.documentElement.scrollHeight;")
-                .await
-                .as_u64()
-                .unwrap_or(u64::from(size.1));
-            let height = u32::try_from(height)
+            // The window is taller than its viewport by the browser's own frame.
+            let measured = self
+                .script("return [document.documentElement.scrollHeight, window.outerHeight - window.innerHeight];")
+                .await;
+            let page = measured[0].as_u64().unwrap_or(u64::from(size.1));
+            let frame = measured[1].as_u64().unwrap_or(0);
+            let height = u32::try_from(page + frame)
                 .unwrap_or(size.1)
                 .clamp(size.1, 16_000);
             self.set_size((size.0, height)).await;
