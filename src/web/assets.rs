@@ -32,10 +32,10 @@ pub async fn serve(file: web::Path<String>) -> HttpResponse {
     let (body, content_type) = match file.as_str() {
         "page.css" => (STYLESHEET, "text/css; charset=utf-8"),
         "page.js" => (SCRIPT, "text/javascript; charset=utf-8"),
-        _ => return super::with_security_headers(HttpResponse::NotFound().finish()),
+        _ => return super::respond::with_security_headers(HttpResponse::NotFound().finish()),
     };
     // Nothing personal, but behind Access: only the browser may keep it.
-    super::with_security_headers(
+    super::respond::with_security_headers(
         HttpResponse::Ok()
             .content_type(content_type)
             .insert_header((header::CACHE_CONTROL, "private, max-age=86400"))

@@ -124,8 +124,8 @@ pub fn mcp_url(public_hostname: Option<&str>, request: &HttpRequest) -> String {
     if let Some(hostname) = public_hostname {
         return format!("https://{hostname}/mcp");
     }
-    match super::request_host(request) {
-        Some(host) => format!("{}/mcp", super::own_origin(&host)),
+    match super::origin::request_host(request) {
+        Some(host) => format!("{}/mcp", super::origin::own_origin(&host)),
         None => "https://YOUR-HOSTNAME/mcp".to_owned(),
     }
 }

@@ -107,7 +107,7 @@ impl CsrfKey {
 /// origin (derived from the `Host` the allowlist admitted).
 pub fn check_origin(origin: Option<&str>, host: &str) -> Result<(), CsrfError> {
     let origin = origin.ok_or(CsrfError::MissingOrigin)?;
-    let expected = super::own_origin(host);
+    let expected = super::origin::own_origin(host);
     let normalised = url::Url::parse(origin)
         .map(|url| url.origin().ascii_serialization())
         .unwrap_or_default();

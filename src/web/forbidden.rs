@@ -6,7 +6,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 
-use super::{Site, layout};
+use super::layout;
+use super::site::Site;
 use crate::access::{AccessError, RejectReason};
 use crate::telemetry::RequestInfo;
 
@@ -73,7 +74,7 @@ fn page(site: &Site, request: &HttpRequest, refusal: AccessError) -> HttpRespons
         ],
         None,
     );
-    let mut response = super::html(refusal.status_code(), body.into_string());
+    let mut response = super::respond::html(refusal.status_code(), body.into_string());
     if refusal.status_code() == StatusCode::SERVICE_UNAVAILABLE {
         response
             .headers_mut()

@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use super::connect::{self, CLIENTS};
 use super::fields::{self, Field};
-use super::{Site, layout};
+use super::layout;
+use super::site::Site;
 use crate::access::{Identity, IdentityKind};
 use crate::config::AccessClass;
 use crate::tools::{AccessExplanation, ToolView};
@@ -26,12 +27,12 @@ pub async fn show(
     request: HttpRequest,
     query: web::Query<SearchQuery>,
 ) -> HttpResponse {
-    let Some((identity, _)) = super::caller(&request) else {
-        return super::html(StatusCode::FORBIDDEN, String::new());
+    let Some((identity, _)) = super::site::caller(&request) else {
+        return super::respond::html(StatusCode::FORBIDDEN, String::new());
     };
     let mcp_url = connect::mcp_url(site.public_hostname.as_deref(), &request);
     let body = render(&site, &identity, query.q.as_deref().unwrap_or(""), &mcp_url);
-    super::html(StatusCode::OK, body.into_string())
+    super::respond::html(StatusCode::OK, body.into_string())
 }
 
 /// The whole page for `identity`; `search` hides the tools it does not match.
@@ -64,7 +65,7 @@ fn api_phrase(name: Option<&str>) -> String {
 }
 
 fn you(identity: &Identity) -> Markup {
-    let now = super::unix_now();
+    let now = super::site::unix_now();
     html! {
         section id="you" aria-labelledby="you-heading" {
             h2 id="you-heading" { "You" }

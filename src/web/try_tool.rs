@@ -12,9 +12,10 @@ use rmcp::model::{JsonObject, Tool};
 use serde_json::Value;
 
 use super::fields::{self, ARGUMENT_PREFIX, Field, FieldKind, choice_text};
+use super::layout;
 use super::page::class_badge;
 use super::result;
-use super::{Site, layout};
+use super::site::Site;
 use crate::access::Identity;
 use crate::tools::{CallVia, Caller};
 
@@ -28,15 +29,15 @@ pub async fn form(
     request: HttpRequest,
     name: web::Path<String>,
 ) -> HttpResponse {
-    let Some((identity, _)) = super::caller(&request) else {
-        return super::html(StatusCode::FORBIDDEN, String::new());
+    let Some((identity, _)) = super::site::caller(&request) else {
+        return super::respond::html(StatusCode::FORBIDDEN, String::new());
     };
     let Some((tool, read_only)) = find(&site, &identity, &name) else {
         return not_found(&site, &name);
     };
-    let token = site.csrf.issue(&identity, super::unix_now());
+    let token = site.csrf.issue(&identity, super::site::unix_now());
     let body = tool_page(&site, &tool, read_only, &token, &[], None, None);
-    super::html(StatusCode::OK, body.into_string())
+    super::respond::html(StatusCode::OK, body.into_string())
 }
 
 pub async fn run(
@@ -45,8 +46,8 @@ pub async fn run(
     name: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let Some((identity, info)) = super::caller(&request) else {
-        return super::html(StatusCode::FORBIDDEN, String::new());
+    let Some((identity, info)) = super::site::caller(&request) else {
+        return super::respond::html(StatusCode::FORBIDDEN, String::new());
     };
     let submitted: Vec<(String, String)> = url::form_urlencoded::parse(&body)
         .map(|(name, value)| (name.into_owned(), value.into_owned()))
@@ -57,7 +58,7 @@ pub async fn run(
     let Some((tool, read_only)) = find(&site, &identity, &name) else {
         return not_found(&site, &name);
     };
-    let token = site.csrf.issue(&identity, super::unix_now());
+    let token = site.csrf.issue(&identity, super::site::unix_now());
     let listed = fields::fields(&tool.input_schema);
     let arguments = match fields::arguments(&listed, &submitted) {
         Ok(arguments) => arguments,
@@ -72,7 +73,7 @@ pub async fn run(
                 Some(&shown),
                 None,
             );
-            return super::html(StatusCode::UNPROCESSABLE_ENTITY, body.into_string());
+            return super::respond::html(StatusCode::UNPROCESSABLE_ENTITY, body.into_string());
         }
     };
     let confirmed = value_of(&submitted, CONFIRM_FIELD) == Some("yes");
@@ -86,7 +87,7 @@ pub async fn run(
             None,
             Some(&arguments),
         );
-        return super::html(StatusCode::OK, body.into_string());
+        return super::respond::html(StatusCode::OK, body.into_string());
     }
     let (name, arguments) = if site.registry.is_dynamic() {
         let mut wrapped = JsonObject::new();
@@ -112,7 +113,7 @@ pub async fn run(
         Some(&shown),
         None,
     );
-    super::html(StatusCode::OK, body.into_string())
+    super::respond::html(StatusCode::OK, body.into_string())
 }
 
 /// The `Origin` and the form token; a refusal is logged, audited and answered with 403.
@@ -126,10 +127,10 @@ fn check_cross_site(
         .headers()
         .get(header::ORIGIN)
         .and_then(|value| value.to_str().ok());
-    let host = super::request_host(request).unwrap_or_default();
+    let host = super::origin::request_host(request).unwrap_or_default();
     let checked = super::csrf::check_origin(origin, &host).and_then(|()| {
         let token = value_of(submitted, TOKEN_FIELD).unwrap_or("");
-        site.csrf.verify(identity, token, super::unix_now())
+        site.csrf.verify(identity, token, super::site::unix_now())
     });
     let Err(error) = checked else {
         return Ok(());
@@ -159,7 +160,10 @@ fn check_cross_site(
         ],
         Some(("/", "Back to your tools")),
     );
-    Err(super::html(StatusCode::FORBIDDEN, body.into_string()))
+    Err(super::respond::html(
+        StatusCode::FORBIDDEN,
+        body.into_string(),
+    ))
 }
 
 fn value_of<'a>(submitted: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -189,7 +193,7 @@ fn not_found(site: &Site, name: &str) -> HttpResponse {
         )],
         Some(("/#tools", "Your tools")),
     );
-    super::html(StatusCode::NOT_FOUND, body.into_string())
+    super::respond::html(StatusCode::NOT_FOUND, body.into_string())
 }
 
 fn tool_page(
