@@ -52,7 +52,7 @@ pub async fn run(
     let submitted: Vec<(String, String)> = url::form_urlencoded::parse(&body)
         .map(|(name, value)| (name.into_owned(), value.into_owned()))
         .collect();
-    if let Err(refusal) = check_cross_site(&site, &request, &identity, &submitted) {
+    if let Some(refusal) = refuse_cross_site(&site, &request, &identity, &submitted) {
         return refusal;
     }
     let Some((tool, read_only)) = find(&site, &identity, &name) else {
@@ -116,13 +116,13 @@ pub async fn run(
     super::respond::html(StatusCode::OK, body.into_string())
 }
 
-/// The `Origin` and the form token; a refusal is logged, audited and answered with 403.
-fn check_cross_site(
+/// Checks the `Origin` and the form token; a refusal is logged, audited and answered with 403.
+fn refuse_cross_site(
     site: &Site,
     request: &HttpRequest,
     identity: &Identity,
     submitted: &[(String, String)],
-) -> Result<(), HttpResponse> {
+) -> Option<HttpResponse> {
     let origin = request
         .headers()
         .get(header::ORIGIN)
@@ -133,7 +133,7 @@ fn check_cross_site(
         site.csrf.verify(identity, token, super::site::unix_now())
     });
     let Err(error) = checked else {
-        return Ok(());
+        return None;
     };
     tracing::warn!(
         reason = error.reason(),
@@ -160,7 +160,7 @@ fn check_cross_site(
         ],
         Some(("/", "Back to your tools")),
     );
-    Err(super::respond::html(
+    Some(super::respond::html(
         StatusCode::FORBIDDEN,
         body.into_string(),
     ))
