@@ -45,6 +45,11 @@ impl Drop for Browser {
 }
 
 async fn start_browser() -> Option<Browser> {
+    start_browser_with(&[]).await
+}
+
+/// A browser with extra Chromium switches.
+async fn start_browser_with(extra: &[&str]) -> Option<Browser> {
     let tools = browser_tools()?;
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -72,22 +77,36 @@ async fn start_browser() -> Option<Browser> {
     })
     .await;
     assert!(ready, "chromedriver did not start on port {port}");
+    let mut args: Vec<String> = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-domain-reliability",
+        "--disable-client-side-phishing-detection",
+        "--metrics-recording-only",
+        "--no-pings",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|arg| arg.to_string())
+    .collect();
+    args.push(format!("--window-size={},{}", DESKTOP.0, DESKTOP.1));
+    args.push(format!("--user-data-dir={}", profile.path().display()));
     let mut capabilities = serde_json::Map::new();
     capabilities.insert("browserName".into(), json!("chrome"));
     capabilities.insert(
         "goog:chromeOptions".into(),
         json!({
             "binary": tools.chromium,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
-                format!("--user-data-dir={}", profile.path().display()),
-                "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-domain-reliability", "--disable-client-side-phishing-detection",
-                "--metrics-recording-only", "--no-pings",
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"
-            ]
+            "args": args
         }),
     );
     let mut browser = Browser {
@@ -450,4 +469,32 @@ async fn a_browser_without_a_token_sees_the_403_page() {
     assert!(browser.text_of("main").await.contains("reason missing"));
     browser.assert_accessible("forbidden").await;
     browser.screenshots("forbidden").await;
+}
+
+#[actix_web::test]
+async fn the_page_passes_the_same_checks_in_the_dark_scheme() {
+    // Blink's preferred colour scheme 0 is dark: `prefers-color-scheme: dark` matches.
+    let Some(mut browser) = start_browser_with(&["--blink-settings=preferredColorScheme=0"]).await
+    else {
+        return;
+    };
+    let fx = spawn_behind_edge("ada@example.com", Vec::new()).await;
+
+    browser
+        .client
+        .goto(&format!("{}/tools/books_list", fx.url))
+        .await
+        .unwrap();
+    browser.fill("#f-limit", "500").await;
+    browser.click(".try-form button[type=submit]").await;
+
+    let dark = browser
+        .script("return matchMedia('(prefers-color-scheme: dark)').matches;")
+        .await;
+    assert_eq!(dark, json!(true));
+    browser.assert_accessible("validation-error-dark").await;
+    browser.screenshots("validation-error-dark").await;
+    browser.client.goto(&format!("{}/", fx.url)).await.unwrap();
+    browser.assert_accessible("page-dark").await;
+    browser.screenshots("page-dark").await;
 }
