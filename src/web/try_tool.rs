@@ -89,7 +89,8 @@ pub async fn run(
         );
         return super::respond::html(StatusCode::OK, body.into_string());
     }
-    let (name, arguments) = if site.registry.is_dynamic() {
+    // In dynamic mode API tools are reached through `call_tool`, as an assistant reaches them.
+    let (name, arguments) = if site.registry.is_dynamic() && tool.name != crate::tools::WHOAMI {
         let mut wrapped = JsonObject::new();
         wrapped.insert("name".into(), Value::String(tool.name.to_string()));
         wrapped.insert("arguments".into(), Value::Object(arguments));

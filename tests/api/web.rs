@@ -487,3 +487,57 @@ async fn the_dev_edge_signs_each_request_as_the_dev_user_and_forwards_it() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("dev@localhost"));
 }
+
+#[actix_web::test]
+async fn in_dynamic_mode_lists_each_api_tool_and_calls_it_through_call_tool() {
+    let audit = tempfile::tempdir().unwrap();
+    let audit_file = audit.path().join("audit.jsonl");
+    let fx = spawn_page(|settings| {
+        settings.tools.mode = tunnelgate::config::ToolsMode::Dynamic;
+        settings.audit.file = Some(audit_file.clone());
+    })
+    .await;
+    let token = TokenBuilder::user("ada@example.com").build();
+
+    let page = fx.page_text("/", &token).await;
+    let (listed, answer) = fx.submit("books_list", &token, &[("arg.limit", "3")]).await;
+    let (whoami, identity) = fx.submit("whoami", &token, &[]).await;
+
+    assert!(page.contains("id=\"tool-books_list\""));
+    assert!(page.contains("through search_tools, describe_tool and call_tool"));
+    assert_eq!(listed, 200);
+    assert!(!answer.contains("The call failed"), "{answer}");
+    assert_eq!(
+        fx.upstream.requests_to("/v1/books")[0].target,
+        "/v1/books?limit=3"
+    );
+    assert_eq!(whoami, 200);
+    assert!(identity.contains("ada@example.com"));
+    eventually(Duration::from_secs(5), || async {
+        std::fs::read_to_string(&audit_file).is_ok_and(|text| text.lines().count() >= 2)
+    })
+    .await;
+    let tools: Vec<String> = std::fs::read_to_string(&audit_file)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["tool"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(tools, ["books_list", "whoami"]);
+}
+
+#[actix_web::test]
+async fn shows_a_service_token_as_automation() {
+    let fx = spawn_page(|_| {}).await;
+    let token = TokenBuilder::service("ci-bot.access").build();
+
+    let page = fx.page_text("/", &token).await;
+
+    assert!(
+        page.contains("<dt>Service token</dt><dd><strong>ci-bot.access</strong> (automation)</dd>")
+    );
+}
