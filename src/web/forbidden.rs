@@ -69,7 +69,7 @@ fn page(site: &Site, request: &HttpRequest, refusal: AccessError) -> HttpRespons
             what.to_owned(),
             todo.to_owned(),
             format!(
-                "For the administrator: reason {code}, request {request_id}. tunnelgate's docs/deployment.md, Troubleshooting, lists each reason."
+                "For the administrator: reason {code}, request {request_id}. tunnelgate's docs/security.md, What is verified, explains each reason."
             ),
         ],
         None,
