@@ -18,8 +18,11 @@ pub enum FieldKind {
     Boolean,
     /// An `enum`: one of these values.
     Choice(Vec<Value>),
-    /// Arrays, objects and anything else: JSON text.
-    Json,
+    /// Arrays, objects and anything else: JSON text. With `or_text` (the schema also takes a
+    /// string), text that is not JSON is sent as that string.
+    Json {
+        or_text: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,14 +69,23 @@ fn required_names(schema: &Map<String, Value>) -> Vec<&str> {
 }
 
 fn field(name: &str, property: &Value, required: bool) -> Field {
-    let types = types_of(property);
-    let non_null: Vec<&str> = types
+    let alternatives = alternatives(property);
+    let non_null: Vec<&Value> = alternatives
         .iter()
         .copied()
+        .filter(|alternative| types_of(alternative) != ["null"])
+        .collect();
+    let types: Vec<&str> = non_null
+        .iter()
+        .flat_map(|alternative| types_of(alternative))
         .filter(|kind| *kind != "null")
         .collect();
-    let kind = match (property.get("enum"), non_null.as_slice()) {
-        (Some(Value::Array(values)), _) if !values.is_empty() => FieldKind::Choice(
+    let choices = match non_null.as_slice() {
+        [only] => only.get("enum").and_then(Value::as_array),
+        _ => None,
+    };
+    let kind = match (choices, types.as_slice()) {
+        (Some(values), _) if !values.is_empty() => FieldKind::Choice(
             values
                 .iter()
                 .filter(|value| !value.is_null())
@@ -84,7 +96,9 @@ fn field(name: &str, property: &Value, required: bool) -> Field {
         (_, ["integer"]) => FieldKind::Integer,
         (_, ["number"]) => FieldKind::Number,
         (_, ["boolean"]) => FieldKind::Boolean,
-        _ => FieldKind::Json,
+        (_, kinds) => FieldKind::Json {
+            or_text: kinds.contains(&"string"),
+        },
     };
     let nested = match property.get("properties") {
         Some(Value::Object(inner)) => {
@@ -107,7 +121,7 @@ fn field(name: &str, property: &Value, required: bool) -> Field {
     };
     Field {
         name: name.to_owned(),
-        type_label: type_label(property, &types),
+        type_label: type_label(&alternatives),
         kind,
         required,
         description: property
@@ -122,6 +136,19 @@ fn field(name: &str, property: &Value, required: bool) -> Field {
     }
 }
 
+/// The schemas a value may match: the `anyOf`/`oneOf` branches of a property without a
+/// `type` of its own, else the property itself.
+fn alternatives(property: &Value) -> Vec<&Value> {
+    if property.get("type").is_none() {
+        for key in ["anyOf", "oneOf"] {
+            if let Some(Value::Array(branches)) = property.get(key) {
+                return branches.iter().collect();
+            }
+        }
+    }
+    vec![property]
+}
+
 fn types_of(property: &Value) -> Vec<&str> {
     match property.get("type") {
         Some(Value::String(kind)) => vec![kind.as_str()],
@@ -130,31 +157,42 @@ fn types_of(property: &Value) -> Vec<&str> {
     }
 }
 
-fn type_label(property: &Value, types: &[&str]) -> String {
-    if property.get("enum").is_some() {
-        return "one of".into();
-    }
-    let describe = |kind: &str| {
-        if kind == "array" {
-            match property.pointer("/items/type").and_then(Value::as_str) {
-                Some(item) => format!("array of {item}"),
-                None => "array".into(),
-            }
+/// `integer or null`, `string or array of string or null`, `one of`.
+fn type_label(alternatives: &[&Value]) -> String {
+    let mut labels: Vec<String> = Vec::new();
+    for alternative in alternatives {
+        let types = types_of(alternative);
+        let described: Vec<String> = if alternative.get("enum").is_some() {
+            vec!["one of".into()]
+        } else if types.is_empty() {
+            vec!["any (JSON)".into()]
         } else {
-            kind.to_owned()
+            types
+                .iter()
+                .map(|kind| match (*kind, alternative.get("items")) {
+                    ("array", Some(items)) if items.get("enum").is_some() => {
+                        "array of one of".to_owned()
+                    }
+                    ("array", Some(items)) => match types_of(items).first() {
+                        Some(item) => format!("array of {item}"),
+                        None => "array".to_owned(),
+                    },
+                    (kind, _) => kind.to_owned(),
+                })
+                .collect()
+        };
+        for label in described {
+            if !labels.contains(&label) {
+                labels.push(label);
+            }
         }
-    };
-    match types {
-        [] if property.get("anyOf").is_some() || property.get("oneOf").is_some() => {
-            "any of several (JSON)".into()
-        }
-        [] => "any (JSON)".into(),
-        kinds => kinds
-            .iter()
-            .map(|kind| describe(kind))
-            .collect::<Vec<_>>()
-            .join(" or "),
     }
+    // `null` last, however the schema ordered it.
+    if let Some(position) = labels.iter().position(|label| label == "null") {
+        let null = labels.remove(position);
+        labels.push(null);
+    }
+    labels.join(" or ")
 }
 
 /// The value a choice is shown and submitted as.
@@ -181,8 +219,10 @@ pub fn json_skeleton(field: &Field) -> Option<String> {
             FieldKind::Integer | FieldKind::Number => Value::from(0),
             FieldKind::Boolean => Value::Bool(false),
             FieldKind::Choice(values) => values.first().cloned().unwrap_or(Value::Null),
-            FieldKind::Json if nested.type_label.starts_with("array") => Value::Array(Vec::new()),
-            FieldKind::Json => Value::Null,
+            FieldKind::Json { .. } if nested.type_label.starts_with("array") => {
+                Value::Array(Vec::new())
+            }
+            FieldKind::Json { .. } => Value::Null,
         };
         skeleton.insert(short.to_owned(), example);
     }
@@ -230,12 +270,16 @@ pub fn arguments(
                 .find(|value| choice_text(value) == *raw)
                 .cloned()
                 .unwrap_or_else(|| Value::String(raw.clone())),
-            FieldKind::Json => {
-                serde_json::from_str(raw).map_err(|error| FieldError::InvalidJson {
-                    field: field.name.clone(),
-                    problem: error.to_string(),
-                })?
-            }
+            FieldKind::Json { or_text } => match serde_json::from_str(raw) {
+                Ok(value) => value,
+                Err(_) if *or_text => Value::String(raw.trim().to_owned()),
+                Err(error) => {
+                    return Err(FieldError::InvalidJson {
+                        field: field.name.clone(),
+                        problem: error.to_string(),
+                    });
+                }
+            },
         };
         arguments.insert(field.name.clone(), value);
     }
@@ -284,7 +328,7 @@ mod tests {
 
         let names: Vec<&str> = listed.iter().map(|field| field.name.as_str()).collect();
         assert_eq!(names, ["body", "dry_run", "sort", "limit"]);
-        assert_eq!(listed[0].kind, FieldKind::Json);
+        assert_eq!(listed[0].kind, FieldKind::Json { or_text: false });
         assert_eq!(listed[0].nested[0].name, "body.title");
         assert!(listed[0].nested[0].required);
         assert_eq!(listed[0].nested[1].type_label, "array of string");
@@ -337,6 +381,40 @@ mod tests {
         assert!(
             refused.to_string().starts_with("body: not valid JSON"),
             "{refused}"
+        );
+    }
+
+    #[test]
+    fn reads_any_of_branches_and_takes_plain_text_where_a_string_is_allowed() {
+        let listed = fields(&schema(json!({
+            "type": "object",
+            "properties": {
+                "organization_id": {"anyOf": [
+                    {"type": "string", "format": "uuid"},
+                    {"type": "array", "items": {"type": "string"}},
+                    {"type": "null"}
+                ]},
+                "slug": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                "status": {"anyOf": [{"enum": ["active", "canceled"]}, {"type": "null"}]}
+            }
+        })));
+
+        assert_eq!(listed[0].type_label, "string or array of string or null");
+        assert_eq!(listed[0].kind, FieldKind::Json { or_text: true });
+        assert_eq!(listed[1].kind, FieldKind::Text);
+        assert_eq!(listed[1].type_label, "string or null");
+        assert_eq!(
+            listed[2].kind,
+            FieldKind::Choice(vec![json!("active"), json!("canceled")])
+        );
+        let arguments = arguments(
+            &listed,
+            &form(&[("organization_id", "1dbfc517-0bbf"), ("slug", "acme")]),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(arguments),
+            json!({"organization_id": "1dbfc517-0bbf", "slug": "acme"})
         );
     }
 

@@ -320,8 +320,10 @@ fn control(field: &Field, submitted: &[(String, String)]) -> Markup {
                         }
                     }
                 }
-                FieldKind::Json => {
-                    textarea id=(id) name=(name) rows="4" spellcheck="false" data-json="true"
+                FieldKind::Json { or_text } => {
+                    // Text that is not JSON is a string where the schema takes one: no JSON check.
+                    textarea id=(id) name=(name) rows="3" spellcheck="false"
+                        data-json=[(!or_text).then_some("true")]
                         placeholder=(fields::json_skeleton(field).unwrap_or(placeholder))
                         aria-describedby=[field.description.as_ref().map(|_| &hint_id)] { (value) }
                 }
