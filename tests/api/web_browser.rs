@@ -307,6 +307,20 @@ async fn the_page_shows_the_signed_in_identity_and_exactly_the_allowed_tools_and
     browser.assert_accessible("page").await;
     browser.screenshots("page").await;
 
+    // Keyboard: the first Tab reaches the skip link, and focus is visible.
+    browser
+        .client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("\u{E004}")
+        .await
+        .unwrap();
+    let focused = browser
+        .script("const e = document.activeElement; return [e.className, getComputedStyle(e).outlineStyle, getComputedStyle(e).outlineWidth];")
+        .await;
+    assert_eq!(focused, json!(["skip", "solid", "3px"]));
+
     browser.fill("#tool-search", "get a book").await;
 
     let shown = browser
