@@ -512,3 +512,40 @@ async fn the_page_passes_the_same_checks_in_the_dark_scheme() {
     browser.assert_accessible("page-dark").await;
     browser.screenshots("page-dark").await;
 }
+
+#[actix_web::test]
+async fn works_with_javascript_turned_off() {
+    let Some(browser) = start_browser_with(&["--blink-settings=scriptEnabled=false"]).await else {
+        return;
+    };
+    let fx = spawn_behind_edge("ada@example.com", Vec::new()).await;
+    fx.page.upstream.script(
+        "/v1/books",
+        vec![Scripted::json(
+            200,
+            json!({"items": [{"id": "bk_9", "title": "Dune"}]}),
+        )],
+    );
+
+    browser.client.goto(&format!("{}/", fx.url)).await.unwrap();
+    let copy_buttons = browser
+        .client
+        .find_all(Locator::Css("button.copy"))
+        .await
+        .unwrap();
+    browser.fill("#tool-search", "remove").await;
+    browser.click(".search button[type=submit]").await;
+
+    assert!(copy_buttons.is_empty(), "the script ran");
+    assert_eq!(browser.text_of("#tool-count").await, "1 of 5 tools shown");
+
+    browser
+        .client
+        .goto(&format!("{}/tools/books_list", fx.url))
+        .await
+        .unwrap();
+    browser.fill("#f-limit", "2").await;
+    browser.click(".try-form button[type=submit]").await;
+
+    assert!(browser.text_of("#result").await.contains("Dune"));
+}
