@@ -549,6 +549,42 @@ class Checker:
         )
         return listen_port, admin_port
 
+    def check_ha(self) -> None:
+        """The `ha` profile: a Redis shared by tunnelgate replicas (docs/scaling.md)."""
+        r = self.report
+        r.section("docker-compose.yml: ha profile (replicas sharing a Redis)")
+        tunnelgate = self.services.get(TUNNELGATE_SERVICE) or {}
+        named = sorted(name for name, service in self.services.items() if "container_name" in service)
+        r.check("no service sets container_name (replicas need distinct names)", not named, "container_name on: " + ", ".join(named))
+        replicas_raw = str((tunnelgate.get("deploy") or {}).get("replicas", "1"))
+        replicas = int(replicas_raw) if replicas_raw.isdigit() else None
+        r.check("tunnelgate: deploy.replicas is a whole number", replicas is not None and replicas >= 1, f"replicas is {replicas_raw!r}")
+        env = environment_of(tunnelgate)
+        r.check("tunnelgate: TUNNELGATE__CLUSTER__REDIS_URL comes from the env file", "TUNNELGATE__CLUSTER__REDIS_URL" in env)
+        redis = self.services.get("redis")
+        if not r.check("service `redis` exists", isinstance(redis, dict)):
+            return
+        r.check("redis: only in the `ha` profile", (redis.get("profiles") or []) == ["ha"], f"profiles are {redis.get('profiles')}")
+        image = str(redis.get("image", ""))
+        r.check("redis: the official image, pinned to a release (redis:X.Y.Z...)", re.fullmatch(r"redis:\d+\.\d+\.\d+(-[a-z0-9.]+)?", image) is not None, f"image is {image!r}")
+        command = as_argv(redis.get("command"))
+        r.check("redis: snapshots off (--save \"\")", flag_value(command, "--save") == "", f"command is {command}")
+        r.check("redis: append-only file off (--appendonly no)", flag_value(command, "--appendonly") == "no", f"command is {command}")
+        r.check("redis: on the tunnelgate network only", (redis.get("networks") or []) == ["tunnelgate"], f"networks are {redis.get('networks')}")
+        r.check("redis: runs as a non-root user", str(redis.get("user", "")) not in ("", "0", "root"), f"user is {redis.get('user')!r}")
+        if not self.operator_mode:
+            return
+        url = env.get("TUNNELGATE__CLUSTER__REDIS_URL", "")
+        if self.profile_active(redis):
+            r.check("ha: TUNNELGATE_REPLICAS is at least 2", replicas is not None and replicas >= 2, f"replicas is {replicas_raw!r}")
+            r.check("ha: TUNNELGATE__CLUSTER__REDIS_URL names the compose Redis (redis://redis:6379/...)", urlsplit(url).hostname == "redis", "set TUNNELGATE__CLUSTER__REDIS_URL=redis://redis:6379/0")
+        elif replicas is not None and replicas > 1:
+            r.check(
+                "several tunnelgate replicas share a Redis (the ha profile and TUNNELGATE__CLUSTER__REDIS_URL)",
+                bool(url),
+                "without it each replica spends the whole upstream budget and legacy SSE messages miss their session",
+            )
+
     def check_cloudflared(self) -> None:
         r = self.report
         r.section("docker-compose.yml: cloudflared")
@@ -839,6 +875,7 @@ class Checker:
         self.check_schema()
         self.check_compose_common()
         listen_port, _ = self.check_tunnelgate()
+        self.check_ha()
         self.check_cloudflared()
         self.check_tunnel_config(listen_port)
         self.check_dockerfile(listen_port)

@@ -147,7 +147,16 @@ CF_REMOTE_CMD = 'command: ["tunnel", "--no-autoupdate", "--metrics", "0.0.0.0:20
 CF_HEALTH = 'test: ["CMD", "cloudflared", "tunnel", "--metrics", "127.0.0.1:2000", "ready"]'
 TG_HEALTH = 'test: ["CMD", "/usr/local/bin/tunnelgate", "healthcheck"]'
 
+REDIS_CMD = 'command: ["redis-server", "--save", "", "--appendonly", "no",'
+
 CASES = [
+    Case("redis image not pinned", [(COMPOSE, "image: redis:7.4.6-alpine", "image: redis:latest")], ["redis: the official image, pinned"]),
+    Case("redis persists to disk", [(COMPOSE, REDIS_CMD, 'command: ["redis-server", "--save", "60 1", "--appendonly", "yes",')], ["redis: snapshots off", "redis: append-only file off"]),
+    Case("redis publishes its port", [(COMPOSE, '    expose: ["6379"]\n', '    expose: ["6379"]\n    ports: ["6379:6379"]\n')], ["no service publishes ports"]),
+    Case("redis started without the ha profile", [(COMPOSE, "    profiles: [ha]\n", "")], ["redis: only in the `ha` profile"]),
+    Case("tunnelgate given a container_name", [(COMPOSE, "  tunnelgate:\n    build: .\n", "  tunnelgate:\n    build: .\n    container_name: tunnelgate\n")], ["no service sets container_name"]),
+    Case("two replicas without a Redis", [(".env", "TUNNELGATE_REPLICAS=1", "TUNNELGATE_REPLICAS=2")], ["several tunnelgate replicas share a Redis"], operator=True),
+    Case("ha profile with one replica", [(".env", "COMPOSE_PROFILES=remote-tunnel\n", "COMPOSE_PROFILES=remote-tunnel,ha\n")], ["ha: TUNNELGATE_REPLICAS is at least 2", "ha: TUNNELGATE__CLUSTER__REDIS_URL names the compose Redis"], operator=True),
     # -- ports and exposure
     Case("tunnelgate publishes a port", [(COMPOSE, TG_EXPOSE, TG_EXPOSE + '    ports: ["8080:8080"]\n')], ["no service publishes ports"]),
     Case("cloudflared publishes its metrics port", [(COMPOSE, "    profiles: [remote-tunnel]\n", '    profiles: [remote-tunnel]\n    ports: ["2000:2000"]\n')], ["no service publishes ports"]),

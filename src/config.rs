@@ -4,6 +4,7 @@
 //! reported at once and each naming its key.
 
 mod access;
+mod cluster;
 mod limits;
 mod observability;
 mod policy;
@@ -21,6 +22,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
 pub use access::{AccessSettings, TeamDomain, issuer_for_team_domain};
+pub use cluster::{ClusterSettings, RedisUrlError};
 pub use limits::{LimitsSettings, Rate};
 pub use observability::{AuditSettings, LogFormat, LogSettings};
 pub use policy::{AccessClass, LookupFailure, PolicyRule, PolicySettings};
@@ -52,12 +54,17 @@ pub struct Settings {
     pub policy: PolicySettings,
     pub audit: AuditSettings,
     pub limits: LimitsSettings,
+    pub cluster: ClusterSettings,
     pub web: WebSettings,
     /// Where tunnelgate keeps state that should survive a restart (the last good OpenAPI copy).
     pub state_dir: PathBuf,
     /// The file these settings were read from; SIGHUP re-reads it for policy changes.
     #[serde(skip)]
     pub source_file: Option<PathBuf>,
+    /// Set only by `tunnelgate dev`: where a fresh dev token comes from. A token signed by an
+    /// earlier run's keys is then refused with a message that says so and points here.
+    #[serde(skip)]
+    pub dev_token_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -73,9 +80,11 @@ impl Default for Settings {
             policy: PolicySettings::default(),
             audit: AuditSettings::default(),
             limits: LimitsSettings::default(),
+            cluster: ClusterSettings::default(),
             web: WebSettings::default(),
             state_dir: PathBuf::from("/var/lib/tunnelgate"),
             source_file: None,
+            dev_token_url: None,
         }
     }
 }
@@ -95,6 +104,7 @@ struct KnownSections {
     policy: Option<IgnoredAny>,
     audit: Option<IgnoredAny>,
     limits: Option<IgnoredAny>,
+    cluster: Option<IgnoredAny>,
     web: Option<IgnoredAny>,
     state_dir: Option<IgnoredAny>,
 }
@@ -144,11 +154,13 @@ impl Settings {
             policy: section(&layered, "policy", &mut problems),
             audit: section(&layered, "audit", &mut problems),
             limits: section(&layered, "limits", &mut problems),
+            cluster: section(&layered, "cluster", &mut problems),
             web: section(&layered, "web", &mut problems),
             state_dir: layered
                 .get::<PathBuf>("state_dir")
                 .unwrap_or_else(|_| Settings::default().state_dir),
             source_file: file.map(Path::to_path_buf),
+            dev_token_url: None,
         };
         settings.apply_profile_env(&env);
         settings.validate(&mut problems);
@@ -190,6 +202,13 @@ impl Settings {
         self.policy.validate(problems);
         self.limits.validate(problems);
         self.log.validate(problems);
+        self.cluster.validate(problems);
+        if self.cluster.is_enabled() && self.server.mode == ServerMode::Stateful {
+            problems.push(
+                "server.mode: \"stateful\" cannot be combined with cluster.redis_url: stateful Streamable HTTP sessions live in the process that created them and are not shared between replicas; use the default \"stateless\" mode (every replica can answer every request) or run one replica without [cluster]"
+                    .into(),
+            );
+        }
         self.web.validate(problems);
     }
 

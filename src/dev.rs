@@ -57,7 +57,7 @@ pub fn run(args: DevArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    crate::telemetry::init("info,rmcp=warn", LogFormat::Pretty);
+    crate::telemetry::init("info,rmcp=warn,actix_server=warn", LogFormat::Pretty);
     let outcome = actix_web::rt::System::new().block_on(async move {
         let application = start(&args).await?;
         application.run_until_stopped().await?;
@@ -120,6 +120,8 @@ async fn start(args: &DevArgs) -> anyhow::Result<Application> {
         settings.server.allowed_origins.push(parse(&origin)?);
     }
     settings.log.format = LogFormat::Pretty;
+    let token_url = format!("{issuer_url}/dev/token");
+    settings.dev_token_url = Some(token_url.clone());
 
     let application = Application::build(settings).await?;
     let edge = edge::serve(
@@ -133,7 +135,17 @@ async fn start(args: &DevArgs) -> anyhow::Result<Application> {
     let mcp_url = format!("http://{}/mcp", application.address());
     let sse_url = format!("http://{}/sse", application.address());
     let admin_url = format!("http://{}", application.admin_address());
-    print_banner(&edge_url, &mcp_url, &sse_url, &admin_url, &demo_url, &token);
+    print_banner(
+        &BannerUrls {
+            edge: &edge_url,
+            mcp: &mcp_url,
+            sse: &sse_url,
+            admin: &admin_url,
+            demo_api: &demo_url,
+            token: &token_url,
+        },
+        &token,
+    );
     if let Some(path) = &args.info_file {
         let info = json!({
             "edge_url": edge_url,
@@ -144,7 +156,7 @@ async fn start(args: &DevArgs) -> anyhow::Result<Application> {
             "demo_api_url": demo_url,
             "audience": DEV_AUDIENCE,
             "token": token,
-            "token_url": format!("{issuer_url}/dev/token"),
+            "token_url": token_url,
         });
         let temporary = path.with_extension("tmp");
         std::fs::write(&temporary, serde_json::to_vec_pretty(&info)?)
@@ -154,14 +166,24 @@ async fn start(args: &DevArgs) -> anyhow::Result<Application> {
     Ok(application)
 }
 
-fn print_banner(
-    edge_url: &str,
-    mcp_url: &str,
-    sse_url: &str,
-    admin_url: &str,
-    demo_url: &str,
-    token: &str,
-) {
+struct BannerUrls<'a> {
+    edge: &'a str,
+    mcp: &'a str,
+    sse: &'a str,
+    admin: &'a str,
+    demo_api: &'a str,
+    token: &'a str,
+}
+
+fn print_banner(urls: &BannerUrls<'_>, token: &str) {
+    let BannerUrls {
+        edge: edge_url,
+        mcp: mcp_url,
+        sse: sse_url,
+        admin: admin_url,
+        demo_api: demo_url,
+        token: token_url,
+    } = *urls;
     let rule = "=".repeat(78);
     println!(
         r#"
@@ -179,8 +201,10 @@ fn print_banner(
   Admin                  {admin_url}/readyz  {admin_url}/metrics
   Demo API               {demo_url}  (tools are built from {demo_url}/openapi.json)
 
-  Token for {DEV_EMAIL} (valid 8 h):
+  Token for {DEV_EMAIL} (valid 8 h, and for this run only: each run makes new keys):
     export TG_TOKEN='{token}'
+  More tokens (other people, service tokens, other audiences):
+    curl -s '{token_url}?email=ada@example.com'   (or ?service=ci-bot, &aud=other-app)
 
   MCP Inspector CLI (Node 22.19+):
     npx -y @modelcontextprotocol/inspector@{INSPECTOR_VERSION} --cli {mcp_url} --transport http \

@@ -14,6 +14,7 @@ mod access;
 mod admin;
 mod audit;
 mod cli;
+mod cluster;
 pub mod config;
 mod dev;
 #[doc(hidden)]
@@ -39,6 +40,8 @@ pub use telemetry::init as init_tracing;
 pub use access::{AccessVerifier, KeyCache};
 pub use admin::metrics::Metrics;
 pub use config::issuer_for_team_domain;
+// The Redis cost benchmark drives the shared limiter directly.
+pub use cluster::{Gcra, SharedLimiter, Store};
 
 // Test and benchmark surface: the dev issuer with its test hooks (shared keys, rotation,
 // failing certs, fetch counter, signing of any header and claims) and the key-source seam

@@ -1,10 +1,14 @@
 //! Rate limits: a token bucket per identity on tool calls, and one shared bucket on
-//! upstream calls so no group of users can exhaust the organization's API quota.
+//! upstream calls so no group of users can exhaust the organization's API quota. With a
+//! `[cluster]` the buckets live in Redis and all replicas share them; while Redis is down each
+//! replica decides alone with its share (`cluster.expected_replicas`) of every bucket.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::admin::metrics::Metrics;
+use crate::cluster::{Gcra, SharedLimiter};
 use crate::config::{Rate, Settings};
 use crate::outcome::LimitKind;
 
@@ -46,6 +50,19 @@ impl BucketShape {
         }
     }
 
+    /// One replica's share of the bucket when `replicas` split it.
+    fn share(self, replicas: u32) -> Self {
+        let replicas = f64::from(replicas.max(1));
+        Self {
+            capacity: (self.capacity / replicas).ceil().max(1.0),
+            per_second: self.per_second / replicas,
+        }
+    }
+
+    fn gcra(self) -> Gcra {
+        Gcra::new(self.per_second, self.capacity.max(1.0) as u32)
+    }
+
     fn full(&self, now: Instant) -> Bucket {
         Bucket {
             tokens: self.capacity,
@@ -77,13 +94,24 @@ impl Limited {
 
 const MAX_TRACKED_IDENTITIES: usize = 50_000;
 
+/// The buckets in Redis, for a replica of a cluster.
+struct Shared {
+    limiter: Arc<SharedLimiter>,
+    metrics: Arc<Metrics>,
+    per_identity: Option<Gcra>,
+    upstream: Option<Gcra>,
+}
+
 pub struct RateLimits {
+    /// The local buckets: the whole limit for one process, this replica's share in a cluster
+    /// (used only while Redis is down).
     per_identity: Option<BucketShape>,
     identities: Mutex<HashMap<String, Bucket>>,
     /// The most identities tracked at once (the table never grows past it).
     max_identities: usize,
     upstream: Option<BucketShape>,
     upstream_bucket: Mutex<Option<Bucket>>,
+    shared: Option<Shared>,
 }
 
 impl RateLimits {
@@ -116,14 +144,50 @@ impl RateLimits {
             max_identities: MAX_TRACKED_IDENTITIES,
             upstream: BucketShape::from_rate(upstream, upstream_burst),
             upstream_bucket: Mutex::new(None),
+            shared: None,
         }
     }
 
+    /// Shares the buckets through Redis; the local buckets shrink to one replica's share
+    /// (`expected_replicas`) and decide only while Redis does not answer.
+    pub fn shared(
+        mut self,
+        limiter: Arc<SharedLimiter>,
+        metrics: Arc<Metrics>,
+        expected_replicas: u32,
+    ) -> Self {
+        self.shared = Some(Shared {
+            limiter,
+            metrics,
+            per_identity: self.per_identity.map(BucketShape::gcra),
+            upstream: self.upstream.map(BucketShape::gcra),
+        });
+        self.per_identity = self
+            .per_identity
+            .map(|shape| shape.share(expected_replicas));
+        self.upstream = self.upstream.map(|shape| shape.share(expected_replicas));
+        self
+    }
+
     /// Takes one tool call from `caller`'s bucket.
-    pub fn check_identity(&self, caller: &str) -> Result<(), Limited> {
+    pub async fn check_identity(&self, caller: &str) -> Result<(), Limited> {
         let Some(shape) = self.per_identity else {
             return Ok(());
         };
+        if let Some(shared) = &self.shared
+            && let Some(gcra) = shared.per_identity
+        {
+            let key = shared.limiter.identity_key(caller);
+            match shared.limiter.take(&key, gcra).await {
+                Ok(decision) => {
+                    return decision.map_err(|retry_after| Limited {
+                        limit: LimitKind::PerIdentity,
+                        retry_after,
+                    });
+                }
+                Err(_) => shared.metrics.record_limit_fallback(LimitKind::PerIdentity),
+            }
+        }
         let now = Instant::now();
         let mut buckets = match self.identities.lock() {
             Ok(guard) => guard,
@@ -156,10 +220,27 @@ impl RateLimits {
     }
 
     /// Takes one upstream call from the shared budget.
-    pub fn check_upstream(&self) -> Result<(), Limited> {
+    pub async fn check_upstream(&self) -> Result<(), Limited> {
         let Some(shape) = self.upstream else {
             return Ok(());
         };
+        if let Some(shared) = &self.shared
+            && let Some(gcra) = shared.upstream
+        {
+            match shared
+                .limiter
+                .take(&shared.limiter.upstream_key(), gcra)
+                .await
+            {
+                Ok(decision) => {
+                    return decision.map_err(|retry_after| Limited {
+                        limit: LimitKind::Upstream,
+                        retry_after,
+                    });
+                }
+                Err(_) => shared.metrics.record_limit_fallback(LimitKind::Upstream),
+            }
+        }
         let now = Instant::now();
         let mut bucket = match self.upstream_bucket.lock() {
             Ok(guard) => guard,
@@ -209,79 +290,155 @@ mod tests {
         }
     }
 
-    #[test]
-    fn allows_the_burst_then_refuses_with_a_wait() {
+    #[tokio::test]
+    async fn allows_the_burst_then_refuses_with_a_wait() {
         let limits = RateLimits::new(per_minute(3), None, Rate::Off, None);
 
         for _ in 0..3 {
-            assert!(limits.check_identity("ada").is_ok());
+            assert!(limits.check_identity("ada").await.is_ok());
         }
-        let refused = limits.check_identity("ada").unwrap_err();
+        let refused = limits.check_identity("ada").await.unwrap_err();
 
         assert_eq!(refused.limit, LimitKind::PerIdentity);
         assert!(refused.retry_after > Duration::from_secs(15));
         assert!(refused.message().contains("retry in"));
     }
 
-    #[test]
-    fn identities_have_separate_buckets() {
+    #[tokio::test]
+    async fn identities_have_separate_buckets() {
         let limits = RateLimits::new(per_minute(1), None, Rate::Off, None);
 
-        assert!(limits.check_identity("ada").is_ok());
-        assert!(limits.check_identity("grace").is_ok());
-        assert!(limits.check_identity("ada").is_err());
+        assert!(limits.check_identity("ada").await.is_ok());
+        assert!(limits.check_identity("grace").await.is_ok());
+        assert!(limits.check_identity("ada").await.is_err());
     }
 
-    #[test]
-    fn the_upstream_budget_is_shared() {
+    #[tokio::test]
+    async fn the_upstream_budget_is_shared() {
         let limits = RateLimits::new(Rate::Off, None, per_minute(2), None);
 
-        assert!(limits.check_upstream().is_ok());
-        assert!(limits.check_upstream().is_ok());
+        assert!(limits.check_upstream().await.is_ok());
+        assert!(limits.check_upstream().await.is_ok());
         assert_eq!(
-            limits.check_upstream().unwrap_err().limit,
+            limits.check_upstream().await.unwrap_err().limit,
             LimitKind::Upstream
         );
     }
 
-    #[test]
-    fn off_means_unlimited() {
+    #[tokio::test]
+    async fn off_means_unlimited() {
         let limits = RateLimits::new(Rate::Off, None, Rate::Off, None);
         for _ in 0..1000 {
-            assert!(limits.check_identity("ada").is_ok());
-            assert!(limits.check_upstream().is_ok());
+            assert!(limits.check_identity("ada").await.is_ok());
+            assert!(limits.check_upstream().await.is_ok());
         }
     }
 
-    #[test]
-    fn never_tracks_more_identities_than_its_cap() {
+    #[tokio::test]
+    async fn never_tracks_more_identities_than_its_cap() {
         let limits = RateLimits::new(per_minute(5), None, Rate::Off, None).with_max_identities(100);
 
         for index in 0..1_000 {
-            assert!(limits.check_identity(&format!("user-{index}")).is_ok());
+            assert!(
+                limits
+                    .check_identity(&format!("user-{index}"))
+                    .await
+                    .is_ok()
+            );
         }
 
         assert!(limits.tracked_identities() <= 100);
     }
 
-    #[test]
-    fn forgets_the_longest_idle_identities_first() {
+    #[tokio::test]
+    async fn forgets_the_longest_idle_identities_first() {
         let limits = RateLimits::new(per_minute(1), None, Rate::Off, None).with_max_identities(16);
-        assert!(limits.check_identity("busy").is_ok());
+        assert!(limits.check_identity("busy").await.is_ok());
         for index in 0..15 {
-            assert!(limits.check_identity(&format!("idle-{index}")).is_ok());
+            assert!(
+                limits
+                    .check_identity(&format!("idle-{index}"))
+                    .await
+                    .is_ok()
+            );
         }
 
         // "busy" is the oldest entry; refresh it so the idle ones are older.
         std::thread::sleep(Duration::from_millis(5));
-        let _ = limits.check_identity("busy");
+        let _ = limits.check_identity("busy").await;
         for index in 0..8 {
-            assert!(limits.check_identity(&format!("new-{index}")).is_ok());
+            assert!(limits.check_identity(&format!("new-{index}")).await.is_ok());
         }
 
         assert!(
-            limits.check_identity("busy").is_err(),
+            limits.check_identity("busy").await.is_err(),
             "the active caller's empty bucket was forgotten"
+        );
+    }
+}
+
+#[cfg(test)]
+mod share_tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_share_divides_the_rate_and_keeps_at_least_one_call() {
+        let shape = BucketShape {
+            capacity: 10.0,
+            per_second: 10.0,
+        };
+
+        let third = shape.share(3);
+
+        assert_eq!(third.capacity, 4.0);
+        assert!((third.per_second - 10.0 / 3.0).abs() < 1e-9);
+        assert_eq!(shape.share(100).capacity, 1.0);
+    }
+}
+
+#[cfg(test)]
+mod fallback_tests {
+    use super::*;
+    use crate::cluster::Store;
+    use crate::config::{ClusterSettings, Secret};
+
+    /// A Redis nobody listens on: the store never comes up.
+    fn unreachable_limiter(metrics: &Arc<Metrics>) -> Arc<SharedLimiter> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = Secret::new(format!("redis://127.0.0.1:{port}/0"));
+        let store = Store::new(&url, &ClusterSettings::default(), Arc::clone(metrics)).unwrap();
+        Arc::new(SharedLimiter::new(Arc::new(store)))
+    }
+
+    #[tokio::test]
+    async fn without_redis_a_replica_spends_only_its_share_of_the_budget() {
+        let metrics = Arc::new(Metrics::with_cluster());
+        let per_minute = Rate::PerPeriod {
+            count: 600,
+            period: Duration::from_secs(60),
+        };
+        let limits = RateLimits::new(Rate::Off, None, per_minute, Some(10)).shared(
+            unreachable_limiter(&metrics),
+            Arc::clone(&metrics),
+            2,
+        );
+
+        let mut allowed = 0;
+        for _ in 0..20 {
+            if limits.check_upstream().await.is_ok() {
+                allowed += 1;
+            }
+        }
+
+        assert_eq!(allowed, 5, "half of the burst of 10");
+        let page = metrics.encode();
+        assert!(
+            page.contains("tunnelgate_cluster_limit_fallbacks_total{limit=\"upstream\"} 20"),
+            "{page}"
         );
     }
 }

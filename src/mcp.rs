@@ -6,6 +6,7 @@ pub mod fast_lane;
 pub mod handler;
 pub mod jsonrpc_guard;
 pub mod legacy_sse;
+mod removed_methods;
 pub mod sessions;
 pub mod streamable;
 

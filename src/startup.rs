@@ -8,9 +8,10 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
-use crate::access::{AccessVerifier, CertsFetcher, IdentityLookup, KeyCache};
+use crate::access::{AccessVerifier, CertsFetcher, DevTokenHint, IdentityLookup, KeyCache};
 use crate::admin::{self, metrics::Metrics};
 use crate::audit::Auditor;
+use crate::cluster::{Cluster, LocalSessions};
 use crate::config::{ServerMode, Settings};
 use crate::limits::RateLimits;
 use crate::mcp::{self, FastLane, RequestAllowlist, SseSessions, StatefulSessions};
@@ -36,7 +37,13 @@ impl Application {
         // Before anything slow (key and document fetches): from here on a SIGHUP is
         // handled, never the default action that terminates the process.
         let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(if settings.cluster.is_enabled() {
+            Metrics::with_cluster()
+        } else {
+            Metrics::new()
+        });
+        // Never waits for Redis: a replica whose Redis is down starts and serves on its fallback.
+        let cluster = Cluster::from_settings(&settings, &metrics)?;
         let Some(team) = &settings.access.team_domain else {
             anyhow::bail!("access.team_domain: missing");
         };
@@ -95,7 +102,14 @@ impl Application {
         );
         let services = RegistryServices {
             policy: Policy::from_settings(&settings.policy),
-            limits: RateLimits::from_settings(&settings),
+            limits: match &cluster {
+                Some(cluster) => RateLimits::from_settings(&settings).shared(
+                    Arc::clone(&cluster.limiter),
+                    Arc::clone(&metrics),
+                    settings.cluster.expected_replicas,
+                ),
+                None => RateLimits::from_settings(&settings),
+            },
             auditor: Arc::clone(&auditor),
             metrics: Arc::clone(&metrics),
         };
@@ -107,7 +121,8 @@ impl Application {
             Arc::clone(&registry),
             Arc::clone(&auditor),
         ));
-        if settings.server.public_hostnames.is_empty() {
+        // Dev mode has no tunnel in front: loopback Hosts are all it will ever see.
+        if settings.server.public_hostnames.is_empty() && settings.dev_token_url.is_none() {
             tracing::warn!(
                 "server.public_hostnames is empty: only loopback Host headers are accepted, so requests through the tunnel will be refused"
             );
@@ -119,13 +134,22 @@ impl Application {
             &settings.server.public_hostnames,
             &settings.server.allowed_origins,
         );
-        let sessions = Arc::new(SseSessions::new(
-            Arc::clone(&registry),
-            Arc::clone(&metrics),
-            settings.server.max_sse_sessions,
-            settings.server.sse_keep_alive,
-            settings.server.sse_idle_timeout,
-        ));
+        let sessions = Arc::new(
+            SseSessions::new(
+                Arc::clone(&registry),
+                Arc::clone(&metrics),
+                settings.server.max_sse_sessions,
+                settings.server.sse_keep_alive,
+                settings.server.sse_idle_timeout,
+            )
+            .with_relay(cluster.as_ref().map(|cluster| Arc::clone(&cluster.relay))),
+        );
+        if let Some(cluster) = &cluster {
+            let table: std::sync::Weak<SseSessions> = Arc::downgrade(&sessions);
+            let table: std::sync::Weak<dyn LocalSessions> = table;
+            cluster.relay.attach(table);
+            background.extend(cluster.spawn_tasks());
+        }
         background.push(sessions.spawn_reaper());
         background.push(auditor.spawn_denial_sweeper());
 
@@ -167,6 +191,10 @@ impl Application {
             ))
         });
         let page = site.is_some();
+        let dev_token_hint = settings
+            .dev_token_url
+            .clone()
+            .map(|url| web::Data::new(DevTokenHint(url)));
         let max_body = settings.server.max_body.as_usize();
         let mcp_server = HttpServer::new({
             let metrics_data = metrics_data.clone();
@@ -175,6 +203,7 @@ impl Application {
                 let fast_lane = fast_lane.clone();
                 let stateful_sessions = stateful_sessions.clone();
                 let site = site.clone();
+                let dev_token_hint = dev_token_hint.clone();
                 App::new()
                     .app_data(verifier.clone())
                     .app_data(metrics_data.clone())
@@ -189,6 +218,9 @@ impl Application {
                         }
                         if let Some(sessions) = stateful_sessions {
                             config.app_data(sessions);
+                        }
+                        if let Some(hint) = dev_token_hint {
+                            config.app_data(hint);
                         }
                         if let Some(site) = site {
                             config.app_data(site).app_data(web::Data::new(

@@ -22,6 +22,12 @@ pub const ACCESS_JWT_HEADER: &str = "Cf-Access-Jwt-Assertion";
 #[derive(Clone, Copy)]
 pub struct RefusalResponder(pub fn(&HttpRequest, AccessError) -> Option<HttpResponse>);
 
+/// In `tunnelgate dev` only: where this run's tokens come from. The dev issuer makes new
+/// keys on every start, so a token kept from an earlier run fails as `unknown_key`, and the
+/// refusal says why instead of suggesting a sign-in that does not exist here.
+#[derive(Debug, Clone)]
+pub struct DevTokenHint(pub String);
+
 /// Verifies the Access token and puts the caller's `Arc<Identity>` into the request
 /// extensions; refuses the request otherwise.
 pub async fn require_access<B: MessageBody>(
@@ -46,10 +52,28 @@ pub async fn require_access<B: MessageBody>(
                 .map(|responder| *responder.get_ref());
             match responder.and_then(|responder| (responder.0)(request.request(), error)) {
                 Some(response) => Ok(request.into_response(response).map_into_right_body()),
-                None => Err(error.into()),
+                None => dev_hint_or_plain(&request, error),
             }
         }
     }
+}
+
+/// The refusal as JSON, with `tunnelgate dev`'s hint for a token from an earlier run.
+fn dev_hint_or_plain<B>(
+    request: &ServiceRequest,
+    error: AccessError,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+    if error == AccessError::Rejected(RejectReason::UnknownKey)
+        && let Some(hint) = request.app_data::<web::Data<DevTokenHint>>()
+    {
+        let message = format!(
+            "the token is signed by a key this run of `tunnelgate dev` does not know: each run makes new keys, so a token from an earlier run no longer works. Use the token in this run's banner, or get one from {}",
+            hint.0
+        );
+        let response = error.response_saying(&message);
+        return Err(actix_web::error::InternalError::from_response(error, response).into());
+    }
+    Err(error.into())
 }
 
 async fn verify_request(

@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Whether the token was issued to a person or to a service token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IdentityKind {
     User,
@@ -13,19 +13,20 @@ pub enum IdentityKind {
 }
 
 /// A caller whose Access token passed every check. Handlers and tools receive this; they
-/// never see the token itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// never see the token itself. Deserialised only from a replica of the same cluster (a legacy
+/// SSE message relayed through Redis to the replica holding its session).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     pub kind: IdentityKind,
     /// User tokens only.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// Access's stable user id; empty for service tokens.
     pub sub: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
     /// Service tokens only: the service token's Client ID.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub common_name: Option<String>,
     /// Ties the token to one Access session; keys the get-identity cache.
     #[serde(skip)]
@@ -35,7 +36,7 @@ pub struct Identity {
     /// The configured audience this token matched.
     pub audience: String,
     /// Groups from the configured claim and/or the get-identity lookup.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
 }
 

@@ -38,6 +38,37 @@ impl RejectReason {
     }
 }
 
+impl RejectReason {
+    /// What went wrong and what the person behind the client can do, in words; the same
+    /// for everyone, so it tells an attacker nothing the reason does not.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Self::Missing => {
+                "no Cf-Access-Jwt-Assertion header: Cloudflare Access adds it to each request it lets through, so reach this server at its Access hostname (on loopback, send the header yourself)"
+            }
+            Self::Malformed => {
+                "the Cf-Access-Jwt-Assertion header does not hold exactly one well-formed token"
+            }
+            Self::UnknownKey => {
+                "the token is signed by a key this team's Access does not publish: sign in again"
+            }
+            Self::BadSignature => "the token's signature does not verify: sign in again",
+            Self::Expired => "the token has expired: sign in again",
+            Self::NotYetValid => {
+                "the token is not valid yet: check the clocks of client and server"
+            }
+            Self::WrongIssuer => "the token was issued by another Cloudflare Access team",
+            Self::WrongAudience => {
+                "the token is for another Access application: its AUD tag is not one this server accepts"
+            }
+            Self::WrongType => "the token is not a Cloudflare Access application token",
+            Self::IdentityLookupFailed => {
+                "your identity's groups could not be looked up at Access: try again, or ask the administrator"
+            }
+        }
+    }
+}
+
 /// A request that may not proceed to any MCP route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AccessError {
@@ -48,10 +79,43 @@ pub enum AccessError {
 }
 
 #[derive(Serialize)]
-struct DenialBody {
+struct DenialBody<'a> {
     error: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'static str>,
+    message: &'a str,
+}
+
+impl AccessError {
+    /// The answer, with `message` in place of the standard explanation.
+    pub fn response_saying(&self, message: &str) -> HttpResponse {
+        let body = match self {
+            Self::Rejected(reason) => DenialBody {
+                error: "access_denied",
+                reason: Some(reason.as_str()),
+                message,
+            },
+            Self::KeysUnavailable => DenialBody {
+                error: "signing_keys_unavailable",
+                reason: None,
+                message,
+            },
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, Self::KeysUnavailable) {
+            response.insert_header(("Retry-After", "5"));
+        }
+        response.json(body)
+    }
+
+    fn explanation(&self) -> &'static str {
+        match self {
+            Self::Rejected(reason) => reason.explanation(),
+            Self::KeysUnavailable => {
+                "the server has not loaded Cloudflare Access's signing keys yet: try again shortly"
+            }
+        }
+    }
 }
 
 impl ResponseError for AccessError {
@@ -63,20 +127,6 @@ impl ResponseError for AccessError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let body = match self {
-            Self::Rejected(reason) => DenialBody {
-                error: "access_denied",
-                reason: Some(reason.as_str()),
-            },
-            Self::KeysUnavailable => DenialBody {
-                error: "signing_keys_unavailable",
-                reason: None,
-            },
-        };
-        let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, Self::KeysUnavailable) {
-            response.insert_header(("Retry-After", "5"));
-        }
-        response.json(body)
+        self.response_saying(self.explanation())
     }
 }

@@ -63,6 +63,12 @@ pub struct Metrics {
     pub rate_limited: Family<LimitLabels, Counter>,
     pub sse_streams_open: Gauge<i64, AtomicI64>,
     pub fast_lane_answers: Counter,
+    /// `[cluster]` only (registered when a Redis is configured): 1 while Redis answers.
+    pub cluster_redis_up: Gauge,
+    /// Limit decisions taken by the local fallback bucket because Redis was down.
+    pub cluster_limit_fallbacks: Family<LimitLabels, Counter>,
+    /// Legacy SSE messages relayed to the replica holding their session, by result.
+    pub cluster_relayed_messages: Family<ResultLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -73,6 +79,15 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
+        Self::build(false)
+    }
+
+    /// With the `tunnelgate_cluster_*` families too (a Redis is configured).
+    pub fn with_cluster() -> Self {
+        Self::build(true)
+    }
+
+    fn build(cluster: bool) -> Self {
         let mut registry = Registry::with_prefix("tunnelgate");
         let mcp_requests = Family::<McpRequestLabels, Counter>::default();
         registry.register(
@@ -146,9 +161,32 @@ impl Metrics {
             "tools/call and tools/list requests answered without rmcp's per-request service",
             fast_lane_answers.clone(),
         );
+        let cluster_redis_up = Gauge::default();
+        let cluster_limit_fallbacks = Family::<LimitLabels, Counter>::default();
+        let cluster_relayed_messages = Family::<ResultLabels, Counter>::default();
+        if cluster {
+            registry.register(
+                "cluster_redis_up",
+                "1 while the shared Redis answers, 0 while this replica runs on its fallback",
+                cluster_redis_up.clone(),
+            );
+            registry.register(
+                "cluster_limit_fallbacks",
+                "Rate-limit decisions taken locally (budget / cluster.expected_replicas) because Redis was down, by limit",
+                cluster_limit_fallbacks.clone(),
+            );
+            registry.register(
+                "cluster_relayed_messages",
+                "Legacy SSE messages relayed to the replica holding their session, by result",
+                cluster_relayed_messages.clone(),
+            );
+        }
         Self {
             registry,
             fast_lane_answers,
+            cluster_redis_up,
+            cluster_limit_fallbacks,
+            cluster_relayed_messages,
             mcp_requests,
             mcp_request_duration,
             access_denials,
@@ -227,6 +265,20 @@ impl Metrics {
     pub fn record_rate_limited(&self, limit: LimitKind) {
         self.rate_limited
             .get_or_create(&LimitLabels { limit })
+            .inc();
+    }
+
+    pub fn record_limit_fallback(&self, limit: LimitKind) {
+        self.cluster_limit_fallbacks
+            .get_or_create(&LimitLabels { limit })
+            .inc();
+    }
+
+    pub fn record_relay(&self, result: &str) {
+        self.cluster_relayed_messages
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
             .inc();
     }
 

@@ -4,6 +4,7 @@
 
 mod access_keys;
 mod checklist;
+mod cluster;
 mod end_to_end;
 mod hostnames;
 mod upstream;
@@ -29,7 +30,8 @@ Checks, in order:
      Generic: one GET of a parameterless read operation, else a connection check;
   4. server.public_hostnames is set and the Host allowlist accepts each name;
   5. with --url: initialize + tools/list through that URL, reporting where it failed
-     (DNS, TCP, TLS, Access 302/401/403, origin 403 with tunnelgate's reason).
+     (DNS, TCP, TLS, Access 302/401/403, origin 403 with tunnelgate's reason);
+  6. with [cluster]: the shared Redis answers PING and runs the shared-limit script.
 
 In Compose: docker compose run --rm tunnelgate doctor
 Exit status: 0 when every check that ran passed, 1 otherwise.";
@@ -155,11 +157,11 @@ pub async fn diagnose(args: &DoctorArgs) -> Report {
     let (configuration, settings) = check_configuration(args);
     let mut checks = vec![configuration];
     let url = args.url.as_deref();
-    match settings {
+    match &settings {
         Some(settings) => {
-            checks.push(access_keys::check(&settings).await);
-            checks.push(upstream::check(&settings).await);
-            checks.push(hostnames::check(&settings, url));
+            checks.push(access_keys::check(settings).await);
+            checks.push(upstream::check(settings).await);
+            checks.push(hostnames::check(settings, url));
         }
         None => {
             for (number, title) in [
@@ -186,6 +188,14 @@ pub async fn diagnose(args: &DoctorArgs) -> Report {
             5,
             end_to_end::TITLE,
             "not requested: add --url https://<hostname> with --token <jwt> or --service-token-id/--service-token-secret-file",
+        ),
+    });
+    checks.push(match &settings {
+        Some(settings) => cluster::check(settings).await,
+        None => Check::skipped(
+            6,
+            cluster::TITLE,
+            "needs a configuration that loads (check 1)",
         ),
     });
     Report { checks }

@@ -47,9 +47,10 @@ pub async fn describe_catalog(settings: &Settings) -> anyhow::Result<String> {
             tool.summary_line()
         );
     }
+    let left_out = catalog.left_out();
     let _ = writeln!(
         out,
-        "\n{} API tools ({} read, {} write), tools.mode = \"{}\"; {} selected operations not served",
+        "\n{} API tools ({} read, {} write), tools.mode = \"{}\"",
         catalog.len(),
         catalog.tools().iter().filter(|t| t.read_only).count(),
         catalog.tools().iter().filter(|t| !t.read_only).count(),
@@ -57,8 +58,33 @@ pub async fn describe_catalog(settings: &Settings) -> anyhow::Result<String> {
             crate::config::ToolsMode::Static => "static",
             crate::config::ToolsMode::Dynamic => "dynamic",
         },
-        catalog.skipped().len()
     );
+    let _ = writeln!(
+        out,
+        "{} operations in the document are not served:",
+        left_out.total() + catalog.skipped().len()
+    );
+    for (count, why) in [
+        (
+            left_out.writes_while_read_only,
+            "write operations (tools.read_only = true)",
+        ),
+        (
+            left_out.other_security,
+            "not callable with the upstream token (they require another security scheme)",
+        ),
+        (
+            left_out.by_include_exclude,
+            "left out by tools.include / tools.exclude",
+        ),
+        (left_out.trace, "TRACE operations (never served)"),
+        (
+            catalog.skipped().len(),
+            "selected but cannot be served (listed below)",
+        ),
+    ] {
+        let _ = writeln!(out, "  {count:>4}  {why}");
+    }
     let scopes: std::collections::BTreeSet<&str> = catalog
         .tools()
         .iter()

@@ -21,11 +21,11 @@ pub struct AccessSettings {
     /// Signing keys URL; defaults to `<issuer>/cdn-cgi/access/certs`.
     #[serde(with = "as_optional_text")]
     pub certs_url: Option<HttpUrl>,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::values::duration_text")]
     pub leeway: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::values::duration_text")]
     pub jwks_refresh: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::values::duration_text")]
     pub unknown_kid_cooldown: Duration,
     /// Most verified tokens remembered, so a reused token skips the RSA check.
     pub token_cache_size: usize,

@@ -24,7 +24,7 @@ pub struct LogSettings {
 impl Default for LogSettings {
     fn default() -> Self {
         Self {
-            filter: "info,rmcp=warn".into(),
+            filter: "info,rmcp=warn,actix_server=warn".into(),
             format: LogFormat::Json,
         }
     }
@@ -45,10 +45,12 @@ impl LogSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct AuditSettings {
     /// Write audit events as JSON lines to stdout (logs go to stderr).
+    #[serde(deserialize_with = "super::values::strict_bool")]
     pub stdout: bool,
     /// Also append them to this file (written by the audit thread, flushed once per burst).
     pub file: Option<PathBuf>,
     /// Record the arguments themselves (with `redact_keys` masked), not only their digest.
+    #[serde(deserialize_with = "super::values::strict_bool")]
     pub include_arguments: bool,
     /// Argument keys (at any depth, case-insensitive) replaced by `[redacted]`.
     #[serde(deserialize_with = "string_or_list")]

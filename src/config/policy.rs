@@ -59,12 +59,13 @@ pub struct PolicySettings {
     /// through), e.g. `groups` or `custom.groups`.
     pub groups_claim: Option<String>,
     /// Look groups up at `<issuer>/cdn-cgi/access/get-identity` with the caller's token.
+    #[serde(deserialize_with = "super::values::strict_bool")]
     pub identity_lookup: bool,
     /// Override of the get-identity URL (tests, FedRAMP).
     #[serde(with = "as_optional_text")]
     pub identity_url: Option<HttpUrl>,
     /// How long looked-up groups are reused for one Access session (`identity_nonce`).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::values::duration_text")]
     pub identity_cache_ttl: Duration,
     pub identity_lookup_failure: LookupFailure,
 }

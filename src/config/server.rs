@@ -18,13 +18,14 @@ pub struct ServerSettings {
     pub mode: ServerMode,
     /// In stateless mode, answer `tools/call` and `tools/list` without rmcp's per-request
     /// service (same answers, a fraction of the CPU); `false` sends everything through rmcp.
+    #[serde(deserialize_with = "super::values::strict_bool")]
     pub fast_lane: bool,
     /// Idle keep-alive for client connections; longer than cloudflared's 90 s pool so the
     /// connector closes idle connections first and never sends into a closing socket.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::values::duration_text")]
     pub keep_alive: Duration,
     /// Interval of SSE keep-alive comments; must stay well under Cloudflare's ~100 s idle cut.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::values::duration_text")]
     pub sse_keep_alive: Duration,
     /// Largest accepted request body; larger bodies get 413.
     pub max_body: ByteSize,
@@ -35,17 +36,17 @@ pub struct ServerSettings {
     /// Most legacy SSE sessions open at once.
     pub max_sse_sessions: usize,
     /// A legacy SSE session with no client message for this long is closed.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::values::duration_text")]
     pub sse_idle_timeout: Duration,
     /// Most stateful Streamable HTTP sessions at once (`mode = "stateful"`); one more
     /// answers 503 with `Retry-After`. Legacy SSE has its own cap, `max_sse_sessions`.
     pub max_sessions: usize,
     /// A stateful Streamable HTTP session with no request for this long is closed.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::values::duration_text")]
     pub session_idle_timeout: Duration,
     /// On SIGTERM or SIGINT, how long calls in flight may take to finish before the
     /// listener closes them.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::values::duration_text")]
     pub shutdown_grace: Duration,
 }
 
@@ -83,7 +84,7 @@ impl ServerSettings {
                 ));
             }
         }
-        if self.sse_keep_alive.is_zero() || self.sse_keep_alive.as_secs() >= 90 {
+        if self.sse_keep_alive < Duration::from_secs(1) || self.sse_keep_alive.as_secs() >= 90 {
             problems.push(format!(
                 "server.sse_keep_alive: {} must be between 1s and 89s (Cloudflare cuts streams idle for ~100 s)",
                 humantime::format_duration(self.sse_keep_alive)

@@ -326,3 +326,177 @@ fn names_an_unknown_web_key_and_an_empty_title() {
     assert!(unknown.contains("web.enabeld"), "{unknown}");
     assert!(blank.contains("web.title: must not be empty"), "{blank}");
 }
+
+#[test]
+fn a_bare_number_for_a_duration_gets_an_example_with_a_unit() {
+    let file = toml_file("[server]\nsse_keep_alive = 120\n");
+
+    let error = Settings::load_from(Some(file.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+
+    assert!(error.contains("server.sse_keep_alive"), "{error}");
+    assert!(error.contains("\"120s\""), "{error}");
+}
+
+#[test]
+fn a_bare_number_for_a_duration_in_the_environment_gets_the_same_example() {
+    let error = Settings::load_from(None, env(&[("TUNNELGATE__ACCESS__LEEWAY", "30")]))
+        .unwrap_err()
+        .to_string();
+
+    assert!(error.contains("access.leeway"), "{error}");
+    assert!(error.contains("\"30s\""), "{error}");
+}
+
+#[test]
+fn a_switch_written_yes_is_an_error_not_true() {
+    let file = toml_file("[tools]\nread_only = \"yes\"\n");
+
+    let from_file = Settings::load_from(Some(file.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    let from_environment =
+        Settings::load_from(None, env(&[("TUNNELGATE__SERVER__FAST_LANE", "on")]))
+            .unwrap_err()
+            .to_string();
+
+    assert!(from_file.contains("tools.read_only"), "{from_file}");
+    assert!(from_file.contains("write true or false"), "{from_file}");
+    assert!(
+        from_environment.contains("server.fast_lane"),
+        "{from_environment}"
+    );
+}
+
+#[test]
+fn a_switch_in_the_environment_takes_true_and_false() {
+    let settings = Settings::load_from(
+        None,
+        env(&[
+            ("TUNNELGATE__TOOLS__READ_ONLY", "false"),
+            ("TUNNELGATE__SERVER__FAST_LANE", "true"),
+        ]),
+    )
+    .unwrap();
+
+    assert!(!settings.tools.read_only);
+    assert!(settings.server.fast_lane);
+}
+
+#[test]
+fn refuses_an_sse_keep_alive_under_one_second() {
+    let error = Settings::load_from(
+        None,
+        env(&[("TUNNELGATE__SERVER__SSE_KEEP_ALIVE", "500ms")]),
+    )
+    .unwrap_err()
+    .to_string();
+
+    assert!(error.contains("server.sse_keep_alive"), "{error}");
+    assert!(error.contains("between 1s and 89s"), "{error}");
+}
+
+#[test]
+fn no_cluster_section_means_one_process() {
+    let settings = Settings::load_from(None, env(&[])).unwrap();
+
+    assert!(!settings.cluster.is_enabled());
+    assert!(settings.cluster.redis_url().unwrap().is_none());
+}
+
+#[test]
+fn an_empty_redis_url_means_no_cluster() {
+    let settings =
+        Settings::load_from(None, env(&[("TUNNELGATE__CLUSTER__REDIS_URL", "")])).unwrap();
+
+    assert!(!settings.cluster.is_enabled());
+}
+
+#[test]
+fn the_redis_url_never_shows_in_debug_or_rendered_settings() {
+    let settings = Settings::load_from(
+        None,
+        env(&[(
+            "TUNNELGATE__CLUSTER__REDIS_URL",
+            "redis://:hunter2-redis@redis:6379/0",
+        )]),
+    )
+    .unwrap();
+
+    assert!(settings.cluster.is_enabled());
+    assert!(!format!("{settings:?}").contains("hunter2"));
+    assert!(!settings.to_redacted_toml().contains("hunter2"));
+}
+
+#[test]
+fn reads_the_redis_url_from_a_file() {
+    let mut secret = tempfile::NamedTempFile::new().unwrap();
+    writeln!(secret, "redis://redis:6379/2").unwrap();
+    let path = secret.path().display().to_string();
+
+    let settings = Settings::load_from(
+        None,
+        env(&[("TUNNELGATE__CLUSTER__REDIS_URL_FILE", path.as_str())]),
+    )
+    .unwrap();
+
+    assert_eq!(
+        settings.cluster.redis_url().unwrap().unwrap().expose(),
+        "redis://redis:6379/2"
+    );
+}
+
+#[test]
+fn refuses_stateful_mode_with_a_cluster_and_says_why() {
+    let file = toml_file(
+        r#"
+        [server]
+        mode = "stateful"
+        [cluster]
+        redis_url = "redis://redis:6379"
+        "#,
+    );
+
+    let error = Settings::load_from(Some(file.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+
+    assert!(error.contains("server.mode"), "{error}");
+    assert!(error.contains("not shared between replicas"), "{error}");
+}
+
+#[test]
+fn names_each_bad_cluster_key_without_showing_the_url() {
+    let file = toml_file(
+        r#"
+        [cluster]
+        redis_url = "http://user:s3cret-pass@redis:6379"
+        expected_replicas = 0
+        relay_timeout = "0s"
+        key_prefix = "bad prefix"
+        "#,
+    );
+
+    let error = Settings::load_from(Some(file.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+
+    assert!(
+        error.contains("cluster.redis_url: must start with redis://"),
+        "{error}"
+    );
+    assert!(error.contains("cluster.expected_replicas"), "{error}");
+    assert!(error.contains("cluster.relay_timeout"), "{error}");
+    assert!(error.contains("cluster.key_prefix"), "{error}");
+    assert!(!error.contains("s3cret"), "{error}");
+}
+
+#[test]
+fn refuses_unknown_cluster_keys() {
+    let error = Settings::load_from(None, env(&[("TUNNELGATE__CLUSTER__REDIS_HOST", "redis")]))
+        .unwrap_err()
+        .to_string();
+
+    assert!(error.contains("redis_host"), "{error}");
+}

@@ -17,6 +17,7 @@ pub enum ToolsMode {
 #[serde(default, deny_unknown_fields)]
 pub struct ToolsSettings {
     /// Serve only GET/HEAD operations unless switched off.
+    #[serde(deserialize_with = "super::values::strict_bool")]
     pub read_only: bool,
     /// Globs over tool names and tags; when any are given, only matching operations are served.
     #[serde(with = "as_text_list")]

@@ -39,9 +39,9 @@ pub struct UpstreamSettings {
     pub token_header: HeaderNameText,
     /// Static extra headers sent with every upstream request.
     pub headers: HeaderList,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::values::duration_text")]
     pub timeout: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "super::values::duration_text")]
     pub connect_timeout: Duration,
     pub max_concurrency: usize,
     pub max_response: ByteSize,

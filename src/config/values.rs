@@ -120,6 +120,106 @@ pub fn string_or_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<
     deserializer.deserialize_any(ListVisitor)
 }
 
+/// Durations are written with a unit (`"120s"`, `"5m"`, `"1h 30m"`). A bare number is refused
+/// with an example rather than guessed at: seconds to one reader are milliseconds to another.
+pub mod duration_text {
+    use std::fmt;
+    use std::time::Duration;
+
+    use serde::Serializer;
+    use serde::de::{self, Deserializer, Visitor};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        deserializer.deserialize_any(DurationVisitor)
+    }
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&humantime::format_duration(*value))
+    }
+
+    fn bare_number<E: de::Error>(number: impl fmt::Display) -> E {
+        E::custom(format!(
+            "{number} is a bare number; a duration needs a unit, e.g. \"{number}s\" or \"{number}ms\""
+        ))
+    }
+
+    struct DurationVisitor;
+
+    impl Visitor<'_> for DurationVisitor {
+        type Value = Duration;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("a duration with a unit, e.g. \"120s\"")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
+            let trimmed = text.trim();
+            if !trimmed.is_empty() && trimmed.bytes().all(|byte| byte.is_ascii_digit()) {
+                return Err(bare_number(trimmed));
+            }
+            humantime::parse_duration(trimmed).map_err(|problem| {
+                E::custom(format!(
+                    "\"{text}\" is not a duration ({problem}); write a number with a unit, e.g. \"120s\", \"5m\" or \"1h\""
+                ))
+            })
+        }
+
+        fn visit_i64<E: de::Error>(self, number: i64) -> Result<Duration, E> {
+            Err(bare_number(number))
+        }
+
+        fn visit_u64<E: de::Error>(self, number: u64) -> Result<Duration, E> {
+            Err(bare_number(number))
+        }
+
+        fn visit_f64<E: de::Error>(self, number: f64) -> Result<Duration, E> {
+            Err(bare_number(number))
+        }
+    }
+}
+
+/// Switches are `true` or `false`: a TOML boolean, or exactly that text (environment values
+/// are text). `"yes"`, `"on"` or `1` are refused, not read as `true`.
+pub fn strict_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    struct BoolVisitor;
+
+    impl Visitor<'_> for BoolVisitor {
+        type Value = bool;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("true or false")
+        }
+
+        fn visit_bool<E: de::Error>(self, value: bool) -> Result<bool, E> {
+            Ok(value)
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<bool, E> {
+            match text.trim() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(E::custom(format!(
+                    "\"{text}\" is not a boolean; write true or false"
+                ))),
+            }
+        }
+
+        fn visit_i64<E: de::Error>(self, number: i64) -> Result<bool, E> {
+            Err(E::custom(format!(
+                "{number} is not a boolean; write true or false"
+            )))
+        }
+
+        fn visit_u64<E: de::Error>(self, number: u64) -> Result<bool, E> {
+            Err(E::custom(format!(
+                "{number} is not a boolean; write true or false"
+            )))
+        }
+    }
+
+    deserializer.deserialize_any(BoolVisitor)
+}
+
 /// Serde glue for any value that is written as text: parsed with `FromStr` (whose error
 /// message the configuration error repeats) and rendered with `Display`.
 pub mod as_text {

@@ -59,7 +59,8 @@ impl Plan {
     }
 }
 
-enum HotMethod {
+/// The two methods answered without rmcp, on this transport and on legacy SSE.
+pub enum HotMethod {
     ListTools,
     CallTool {
         name: String,
@@ -155,21 +156,40 @@ pub async fn answer(lane: &FastLane, request: &HttpRequest, plan: Plan) -> Optio
         .get::<RequestInfo>()
         .cloned()
         .unwrap_or_else(|| RequestInfo::new(None));
+    let body = write_answer(
+        &lane.registry,
+        &identity,
+        &request_info,
+        &plan.id,
+        plan.method,
+    )
+    .await?;
+    lane.registry.metrics().fast_lane_answers.inc();
+    Some(HttpResponse::Ok().content_type(JSON).body(body))
+}
+
+/// The JSON-RPC answer (one object, as bytes) to `method` with `id`, called as `identity`:
+/// what rmcp would write for a peer before 2026-07-28. `None` only when `id` cannot be
+/// serialised, which owned JSON always can.
+pub async fn write_answer(
+    registry: &ToolRegistry,
+    identity: &Arc<Identity>,
+    request_info: &RequestInfo,
+    id: &Value,
+    method: HotMethod,
+) -> Option<Vec<u8>> {
     let mut body = Vec::with_capacity(512);
     body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
-    let written = match plan.method {
+    let written = match method {
         HotMethod::ListTools => {
             let started = Instant::now();
-            let listed = lane
-                .registry
-                .legacy_list_result(&identity)
-                .and_then(|list| {
-                    serde_json::to_writer(&mut body, &plan.id)?;
-                    body.extend_from_slice(br#","result":"#);
-                    body.extend_from_slice(&list);
-                    Ok(())
-                });
-            lane.registry.metrics().record_mcp_request(
+            let listed = registry.legacy_list_result(identity).and_then(|list| {
+                serde_json::to_writer(&mut body, id)?;
+                body.extend_from_slice(br#","result":"#);
+                body.extend_from_slice(&list);
+                Ok(())
+            });
+            registry.metrics().record_mcp_request(
                 "tools/list",
                 "",
                 CallOutcome::Ok,
@@ -179,12 +199,12 @@ pub async fn answer(lane: &FastLane, request: &HttpRequest, plan: Plan) -> Optio
         }
         HotMethod::CallTool { name, arguments } => {
             let caller = Caller {
-                identity: &identity,
-                request: &request_info,
+                identity,
+                request: request_info,
                 via: CallVia::Mcp,
             };
-            let called = lane.registry.call(caller, &name, arguments).await;
-            serde_json::to_writer(&mut body, &plan.id).and_then(|()| match called {
+            let called = registry.call(caller, &name, arguments).await;
+            serde_json::to_writer(&mut body, id).and_then(|()| match called {
                 Ok(output) => {
                     body.extend_from_slice(br#","result":"#);
                     output.write_legacy_result(&mut body)
@@ -202,13 +222,12 @@ pub async fn answer(lane: &FastLane, request: &HttpRequest, plan: Plan) -> Optio
         let error = ErrorData::internal_error("cannot serialise the answer", None);
         body.clear();
         body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
-        serde_json::to_writer(&mut body, &plan.id).ok()?;
+        serde_json::to_writer(&mut body, id).ok()?;
         body.extend_from_slice(br#","error":"#);
         serde_json::to_writer(&mut body, &error).ok()?;
     }
     body.push(b'}');
-    lane.registry.metrics().fast_lane_answers.inc();
-    Some(HttpResponse::Ok().content_type(JSON).body(body))
+    Some(body)
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
-    PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CustomRequest, CustomResult, ErrorCode,
+    Implementation, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -19,7 +20,7 @@ use crate::tools::{CallError, CallVia, Caller, ToolRegistry};
 
 /// Every protocol revision tunnelgate serves: 2024-11-05 over legacy SSE, the rest over
 /// Streamable HTTP.
-const SUPPORTED_VERSIONS: &[ProtocolVersion] = &[
+pub const SUPPORTED_VERSIONS: &[ProtocolVersion] = &[
     ProtocolVersion::V_2024_11_05,
     ProtocolVersion::V_2025_03_26,
     ProtocolVersion::V_2025_06_18,
@@ -51,6 +52,17 @@ impl McpHandler {
         Self { registry }
     }
 
+    /// What `initialize` answers, before the version is settled; legacy SSE answers it
+    /// without building a handler.
+    pub fn server_info() -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("tunnelgate", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Tools of an internal API, called with the server's own credential on behalf \
+                 of your verified Cloudflare Access identity. `whoami` shows that identity.",
+            )
+    }
+
     fn from_request<T: Clone + Send + Sync + 'static>(
         context: &RequestContext<RoleServer>,
     ) -> Option<T> {
@@ -74,16 +86,27 @@ impl McpHandler {
 
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("tunnelgate", env!("CARGO_PKG_VERSION")))
-            .with_instructions(
-                "Tools of an internal API, called with the server's own credential on behalf \
-                 of your verified Cloudflare Access identity. `whoami` shows that identity.",
-            )
+        Self::server_info()
     }
 
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
         Cow::Borrowed(SUPPORTED_VERSIONS)
+    }
+
+    /// A method no revision defines: say that it is unknown, not just its name.
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        Err(ErrorData::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            format!(
+                "Method not found: {} (this server offers tools: tools/list, tools/call)",
+                request.method
+            ),
+            None,
+        ))
     }
 
     async fn list_tools(

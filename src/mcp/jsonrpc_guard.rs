@@ -12,6 +12,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use super::fast_lane::{self, FastLane};
+use super::removed_methods;
 
 pub const PARSE_ERROR: i32 = -32700;
 pub const INVALID_REQUEST: i32 = -32600;
@@ -58,6 +59,13 @@ pub async fn validate_jsonrpc(
             return Ok(ServiceResponse::new(http_request, response));
         }
     };
+    if let Some((status, body)) = message
+        .as_object()
+        .and_then(|object| removed_methods::refusal(&http_request, object))
+    {
+        let response = HttpResponse::build(status).json(body);
+        return Ok(ServiceResponse::new(http_request, response));
+    }
     if let Some(lane) = http_request.app_data::<web::Data<FastLane>>()
         && let Some(plan) = fast_lane::plan(&http_request, message)
         && let Some(response) = fast_lane::answer(lane, &http_request, plan).await

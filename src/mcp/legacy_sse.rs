@@ -1,6 +1,15 @@
 //! The legacy HTTP+SSE transport (protocol 2024-11-05): `GET /sse` opens a stream whose
 //! first event names the endpoint, `POST /message?sessionId=…` delivers client messages
 //! (answered 202), and responses travel back on the stream as `event: message`.
+//!
+//! A session is only its owner, a sender for its stream and its negotiated version: no rmcp
+//! service, task or channel pair per session (those cost ~75 KB each when 1,000 sit open).
+//! Each posted request is answered by its own short task: `initialize` and `ping` here,
+//! `tools/list` and `tools/call` by the fast lane's writer, with rmcp's answers for a peer
+//! before 2026-07-28; any other method is unknown, as rmcp would say for this server.
+//!
+//! With a `[cluster]`, a message for a session another replica holds is relayed there
+//! (`cluster/relay.rs`), where the owner check runs as it does here.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -13,26 +22,31 @@ use actix_web_lab::sse::{self, Sse};
 use futures::channel::mpsc;
 use futures::{SinkExt, Stream, StreamExt};
 use rand::RngCore;
-use rmcp::model::{ClientJsonRpcMessage, GetExtensions, ServerJsonRpcMessage};
+use rmcp::ErrorData;
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientRequest, ErrorCode, InitializeResult, ProtocolVersion,
+};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::handler::McpHandler;
+use super::fast_lane::{self, HotMethod};
+use super::handler::{self, McpHandler};
 use super::jsonrpc_guard::repeated_member;
 use crate::access::Identity;
 use crate::admin::metrics::Metrics;
+use crate::cluster::{Delivery, LocalSessions, RelayedMessage, SessionRelay};
 use crate::telemetry::RequestInfo;
 use crate::tools::ToolRegistry;
 
-/// Messages buffered per direction before a slow peer applies backpressure.
+/// Answers buffered for a slow stream reader before posting waits for it.
 const CHANNEL_DEPTH: usize = 64;
 /// 128 random bits, hex-encoded.
 const SESSION_ID_LEN: usize = 32;
 
 struct Session {
     owner: Arc<Identity>,
-    to_server: mpsc::Sender<ClientJsonRpcMessage>,
+    to_client: mpsc::Sender<String>,
     last_activity: Instant,
     cancel: CancellationToken,
 }
@@ -45,6 +59,8 @@ pub struct SseSessions {
     max_sessions: usize,
     keep_alive: Duration,
     idle_timeout: Duration,
+    /// With a `[cluster]`: records sessions in Redis and relays messages for other replicas'.
+    relay: Option<Arc<SessionRelay>>,
 }
 
 impl SseSessions {
@@ -62,7 +78,15 @@ impl SseSessions {
             max_sessions,
             keep_alive,
             idle_timeout,
+            relay: None,
         }
+    }
+
+    /// Shares the sessions with the other replicas of a cluster (attach the relay to the
+    /// table once it is in its `Arc`).
+    pub fn with_relay(mut self, relay: Option<Arc<SessionRelay>>) -> Self {
+        self.relay = relay;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
@@ -79,16 +103,61 @@ impl SseSessions {
     fn remove(&self, session_id: &str) {
         if let Some(session) = self.lock().remove(session_id) {
             session.cancel.cancel();
+            if let Some(relay) = &self.relay {
+                relay.forget(session_id);
+            }
         }
     }
 
     /// Closes every session (shutdown): their streams end cleanly instead of being cut.
     pub fn close_all(&self) {
         let mut sessions = self.lock();
-        for session in sessions.values() {
+        for (session_id, session) in sessions.iter() {
             session.cancel.cancel();
+            if let Some(relay) = &self.relay {
+                relay.forget(session_id);
+            }
         }
         sessions.clear();
+    }
+
+    /// Hands `message` to a session held here if `identity` owns it. `identity` (verified for
+    /// this message) and `request` decide it: a caller whose groups changed since the stream
+    /// opened gets the new groups' tools, on an open session too.
+    fn deliver(
+        &self,
+        session_id: &str,
+        identity: Arc<Identity>,
+        request: RequestInfo,
+        message: ClientJsonRpcMessage,
+    ) -> Delivery {
+        let mut to_client = {
+            let mut open = self.lock();
+            let Some(session) = open.get_mut(session_id) else {
+                return Delivery::UnknownSession;
+            };
+            if !session.owner.is_same_caller(&identity) {
+                tracing::warn!(
+                    principal = identity.principal(),
+                    owner = session.owner.principal(),
+                    "refused a message for another identity's SSE session"
+                );
+                return Delivery::Forbidden;
+            }
+            session.last_activity = Instant::now();
+            session.to_client.clone()
+        };
+        // Notifications (initialized, cancelled, progress) and responses need no answer.
+        let ClientJsonRpcMessage::Request(request_message) = message else {
+            return Delivery::Accepted;
+        };
+        let registry = Arc::clone(&self.registry);
+        tokio::spawn(async move {
+            let answer = answer_request(&registry, &identity, &request, request_message).await;
+            // A closed stream has nobody left to tell.
+            let _ = to_client.send(answer).await;
+        });
+        Delivery::Accepted
     }
 
     /// Closes sessions whose client has sent nothing for `idle_timeout`.
@@ -127,6 +196,25 @@ impl SseSessions {
                 open_before = open_now;
             }
         })
+    }
+}
+
+impl LocalSessions for SseSessions {
+    fn deliver_relayed(
+        &self,
+        session_id: String,
+        message: RelayedMessage,
+    ) -> futures::future::BoxFuture<'_, Delivery> {
+        // The replica that relayed it parsed it already; this cannot fail but for a bug.
+        let delivery = match parse_client_message(message.body.as_bytes()) {
+            Ok(parsed) => self.deliver(&session_id, message.identity, message.request, parsed),
+            Err(_) => Delivery::Unavailable,
+        };
+        Box::pin(std::future::ready(delivery))
+    }
+
+    fn session_ids(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
     }
 }
 
@@ -171,8 +259,7 @@ pub async fn open_stream(request: HttpRequest, sessions: web::Data<SseSessions>)
         return json_error(actix_web::http::StatusCode::FORBIDDEN, "access_denied");
     };
     let sessions = sessions.into_inner();
-    let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_DEPTH);
-    let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_DEPTH);
+    let (to_client, from_server) = mpsc::channel::<String>(CHANNEL_DEPTH);
     let session_id = new_session_id();
     let cancel = CancellationToken::new();
     {
@@ -191,28 +278,17 @@ pub async fn open_stream(request: HttpRequest, sessions: web::Data<SseSessions>)
             session_id.clone(),
             Session {
                 owner: Arc::clone(&identity),
-                to_server,
+                to_client,
                 last_activity: Instant::now(),
                 cancel: cancel.clone(),
             },
         );
     }
 
-    let handler = McpHandler::new(Arc::clone(&sessions.registry));
-    let task_sessions = Arc::clone(&sessions);
-    let task_session_id = session_id.clone();
-    tokio::spawn(async move {
-        match rmcp::service::serve_server_with_ct(handler, (to_client, from_client), cancel).await {
-            Ok(running) => {
-                let _ = running.waiting().await;
-            }
-            Err(error) => {
-                tracing::info!(error = %error, "legacy SSE session ended before initialize")
-            }
-        }
-        task_sessions.remove(&task_session_id);
-    });
-
+    // Before the client learns the endpoint: its first POST may land on another replica.
+    if let Some(relay) = &sessions.relay {
+        relay.register(&session_id).await;
+    }
     tracing::info!(
         principal = identity.principal(),
         "legacy SSE session opened"
@@ -221,13 +297,11 @@ pub async fn open_stream(request: HttpRequest, sessions: web::Data<SseSessions>)
     let endpoint = sse::Event::Data(
         sse::Data::new(format!("/message?sessionId={session_id}")).event("endpoint"),
     );
-    let messages = from_server.map(|message| {
-        let data = serde_json::to_string(&message).unwrap_or_else(|error| {
-            tracing::error!(error = %error, "cannot serialise a server message");
-            String::from("{}")
-        });
-        sse::Event::Data(sse::Data::new(data).event("message"))
-    });
+    // Closing the session (reaper, shutdown) ends the stream at once, even while a call
+    // still holds a sender.
+    let messages = from_server
+        .take_until(Box::pin(cancel.cancelled_owned()))
+        .map(|data| sse::Event::Data(sse::Data::new(data).event("message")));
     let stream = SessionStream {
         inner: futures::stream::iter([endpoint])
             .chain(messages)
@@ -265,39 +339,106 @@ pub async fn post_message(
     else {
         return json_error(StatusCode::BAD_REQUEST, "invalid_session_id");
     };
-    let mut message = match parse_client_message(&body) {
+    let message = match parse_client_message(&body) {
         Ok(message) => message,
         Err((code, text)) => return jsonrpc_error(code, &text),
     };
-    let mut to_server = {
-        let mut open = sessions.lock();
-        let Some(session) = open.get_mut(session_id) else {
-            return json_error(StatusCode::NOT_FOUND, "unknown_session");
-        };
-        if !session.owner.is_same_caller(&identity) {
-            tracing::warn!(
-                principal = identity.principal(),
-                owner = session.owner.principal(),
-                "refused a message for another identity's SSE session"
+    let request_info = request
+        .extensions()
+        .get::<RequestInfo>()
+        .cloned()
+        .unwrap_or_else(|| RequestInfo::new(None));
+    let mut delivery = sessions.deliver(
+        session_id,
+        Arc::clone(&identity),
+        request_info.clone(),
+        message,
+    );
+    if delivery == Delivery::UnknownSession
+        && let Some(relay) = &sessions.relay
+    {
+        delivery = relay
+            .forward(session_id, &identity, Some(&request_info), &body)
+            .await;
+    }
+    match delivery {
+        Delivery::Accepted => HttpResponse::Accepted().finish(),
+        Delivery::UnknownSession => json_error(StatusCode::NOT_FOUND, "unknown_session"),
+        Delivery::Forbidden => {
+            json_error(StatusCode::FORBIDDEN, "session_belongs_to_another_identity")
+        }
+        Delivery::Unavailable => {
+            let mut response = json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "session_replica_unreachable",
             );
-            return json_error(StatusCode::FORBIDDEN, "session_belongs_to_another_identity");
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("1"),
+            );
+            response
         }
-        session.last_activity = Instant::now();
-        session.to_server.clone()
+    }
+}
+
+/// The answer to one posted request, as the JSON text of its `event: message`.
+async fn answer_request(
+    registry: &ToolRegistry,
+    identity: &Arc<Identity>,
+    request_info: &RequestInfo,
+    message: rmcp::model::JsonRpcRequest<ClientRequest>,
+) -> String {
+    let id = serde_json::to_value(&message.id).unwrap_or(Value::Null);
+    let hot = match message.request {
+        ClientRequest::InitializeRequest(initialize) => {
+            return result_text(&id, &initialize_result(&initialize.params.protocol_version));
+        }
+        ClientRequest::PingRequest(_) => return result_text(&id, &json!({})),
+        ClientRequest::ListToolsRequest(_) => HotMethod::ListTools,
+        ClientRequest::CallToolRequest(call) => HotMethod::CallTool {
+            name: call.params.name.into_owned(),
+            arguments: call.params.arguments,
+        },
+        other => {
+            let error = ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!(
+                    "Method not found: {} (this server offers tools: tools/list, tools/call)",
+                    other.method()
+                ),
+                None,
+            );
+            return error_text(&id, &error);
+        }
     };
-    // This POST's identity, verified now, decides this message: a caller whose groups
-    // changed since the stream opened gets the new groups' tools, on an open session too.
-    if let ClientJsonRpcMessage::Request(request_message) = &mut message {
-        let extensions = request_message.request.extensions_mut();
-        extensions.insert(identity);
-        if let Some(info) = request.extensions().get::<RequestInfo>() {
-            extensions.insert(info.clone());
-        }
+    match fast_lane::write_answer(registry, identity, request_info, &id, hot).await {
+        Some(bytes) => String::from_utf8(bytes).unwrap_or_default(),
+        None => error_text(
+            &id,
+            &ErrorData::internal_error("cannot serialise the answer", None),
+        ),
     }
-    match to_server.send(message).await {
-        Ok(()) => HttpResponse::Accepted().finish(),
-        Err(_) => json_error(StatusCode::NOT_FOUND, "unknown_session"),
-    }
+}
+
+/// What rmcp answers to `initialize`: the requested version when this server speaks it
+/// with a handshake, else the newest one that has it.
+fn initialize_result(requested: &ProtocolVersion) -> InitializeResult {
+    let mut info = McpHandler::server_info();
+    info.protocol_version =
+        if requested.has_initialize() && handler::SUPPORTED_VERSIONS.contains(requested) {
+            requested.clone()
+        } else {
+            ProtocolVersion::V_2025_11_25
+        };
+    info
+}
+
+fn result_text(id: &Value, result: &impl serde::Serialize) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string()
+}
+
+fn error_text(id: &Value, error: &ErrorData) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "error": error}).to_string()
 }
 
 /// One client message from a `POST /message` body: -32700 when it is not JSON, -32600 when

@@ -108,12 +108,33 @@ pub struct SkippedOperation {
     pub reason: String,
 }
 
+/// How many of the document's operations the configuration left out, by the setting that
+/// did it (operations that were selected but cannot be served are [`SkippedOperation`]s).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Operations other than GET and HEAD while `tools.read_only` is on.
+    pub writes_while_read_only: usize,
+    /// Operations that do not accept the profile's security scheme (the upstream token).
+    pub other_security: usize,
+    /// Operations `tools.include` does not match, or `tools.exclude` does.
+    pub by_include_exclude: usize,
+    /// TRACE operations, never served: TRACE echoes the request, credential included.
+    pub trace: usize,
+}
+
+impl LeftOut {
+    pub fn total(&self) -> usize {
+        self.writes_while_read_only + self.other_security + self.by_include_exclude + self.trace
+    }
+}
+
 /// The served tools, in document order, with lookup by name.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     tools: Vec<ApiTool>,
     index_by_name: HashMap<String, usize>,
     skipped: Vec<SkippedOperation>,
+    left_out: LeftOut,
 }
 
 impl Catalog {
@@ -134,9 +155,11 @@ impl Catalog {
             let method = http_method(operation.method);
             // TRACE echoes the request back, configured credential included: never a tool.
             if method == Method::TRACE {
+                catalog.left_out.trace += 1;
                 continue;
             }
             if options.read_only && !matches!(method, Method::GET | Method::HEAD) {
+                catalog.left_out.writes_while_read_only += 1;
                 continue;
             }
             let requirements = operation::security_requirements(doc, &operation);
@@ -146,6 +169,7 @@ impl Catalog {
                     .flatten()
                     .any(|(listed, _)| listed == scheme);
                 if !listed {
+                    catalog.left_out.other_security += 1;
                     continue;
                 }
             }
@@ -154,6 +178,7 @@ impl Catalog {
                 globs.is_match(&name) || tags.iter().any(|tag| globs.is_match(tag))
             };
             if (!include.is_empty() && !matches(&include)) || matches(&exclude) {
+                catalog.left_out.by_include_exclude += 1;
                 continue;
             }
             let scopes: Vec<String> = requirements
@@ -228,6 +253,11 @@ impl Catalog {
     /// Operations that were selected but cannot be served, with the reason.
     pub fn skipped(&self) -> &[SkippedOperation] {
         &self.skipped
+    }
+
+    /// The operations the configuration left out, counted by the setting responsible.
+    pub fn left_out(&self) -> LeftOut {
+        self.left_out
     }
 }
 

@@ -102,7 +102,7 @@ impl ApiTools {
                 );
             }
         };
-        if let Err(limited) = limits.check_upstream() {
+        if let Err(limited) = limits.check_upstream().await {
             metrics.record_rate_limited(limited.limit);
             return refused(
                 result::tool_error(limited.message()),
@@ -114,7 +114,9 @@ impl ApiTools {
             path: tool.path_template.clone(),
             status: None,
         };
-        let may_retry = || limits.check_upstream().is_ok();
+        let may_retry = || -> futures::future::BoxFuture<'_, bool> {
+            Box::pin(async { limits.check_upstream().await.is_ok() })
+        };
         let result = match self.client.send(&request, &may_retry).await {
             Ok(response) => {
                 trace.status = Some(response.status);

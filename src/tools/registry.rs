@@ -393,7 +393,7 @@ impl ToolRegistry {
         name: &str,
         arguments: Option<JsonObject>,
     ) -> Dispatched {
-        if let Err(limited) = self.limits.check_identity(&identity_key(identity)) {
+        if let Err(limited) = self.limits.check_identity(&identity_key(identity)).await {
             self.metrics.record_rate_limited(limited.limit);
             let refusal = tool_error(limited.message());
             return Dispatched::refused(name, arguments, refusal, CallOutcome::RateLimited);

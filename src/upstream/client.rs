@@ -104,10 +104,10 @@ impl UpstreamClient {
     /// Sends `request`, retrying a 429 within its budget and transient failures of
     /// idempotent methods; any final status is returned as a response. `may_retry` is
     /// asked before each retry (a retry spends the shared upstream budget too).
-    pub async fn send(
+    pub async fn send<'a>(
         &self,
         request: &UpstreamRequest,
-        may_retry: &(dyn Fn() -> bool + Sync),
+        may_retry: &'a (dyn Fn() -> futures::future::BoxFuture<'a, bool> + Sync),
     ) -> Result<UpstreamResponse, UpstreamError> {
         let idempotent = matches!(
             request.method,
@@ -124,7 +124,7 @@ impl UpstreamClient {
                         .map_or(DEFAULT_RATE_LIMIT_DELAY, Duration::from_secs);
                     if rate_limit_retries < MAX_RATE_LIMIT_RETRIES
                         && rate_limit_waited + delay <= MAX_RATE_LIMIT_WAIT
-                        && may_retry()
+                        && may_retry().await
                     {
                         rate_limit_retries += 1;
                         rate_limit_waited += delay;
@@ -141,13 +141,15 @@ impl UpstreamClient {
                     if idempotent
                         && matches!(response.status, 502..=504)
                         && transient_retries < MAX_TRANSIENT_RETRIES
-                        && may_retry() =>
+                        && may_retry().await =>
                 {
                     transient_retries += 1;
                     tokio::time::sleep(backoff(transient_retries)).await;
                 }
                 Err(UpstreamError::Unreachable(reason))
-                    if idempotent && transient_retries < MAX_TRANSIENT_RETRIES && may_retry() =>
+                    if idempotent
+                        && transient_retries < MAX_TRANSIENT_RETRIES
+                        && may_retry().await =>
                 {
                     transient_retries += 1;
                     tracing::info!(reason, "upstream unreachable; retrying");

@@ -354,3 +354,60 @@ async fn a_header_that_is_not_text_is_malformed_not_a_crash() {
 
     assert_eq!(denial_reason(response).await, "malformed");
 }
+
+#[actix_web::test]
+async fn a_refusal_without_a_token_names_the_header_it_expected() {
+    let app = spawn_app().await;
+
+    let response = app
+        .post_mcp(
+            None,
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        )
+        .await;
+
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "missing");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Cf-Access-Jwt-Assertion"),
+        "{body}"
+    );
+}
+
+#[actix_web::test]
+async fn in_dev_mode_a_token_from_an_earlier_run_is_refused_saying_so() {
+    let app = spawn_app_with(|settings| {
+        settings.dev_token_url = Some("http://127.0.0.1:1/dev/token".into());
+    })
+    .await;
+    let earlier_run = TokenBuilder::user("dev@localhost").signed_with(2).build();
+
+    let response = app.list_tools(&earlier_run).await;
+
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "unknown_key");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("earlier run"), "{message}");
+    assert!(
+        message.contains("http://127.0.0.1:1/dev/token"),
+        "{message}"
+    );
+}
+
+#[actix_web::test]
+async fn outside_dev_mode_an_unknown_key_says_to_sign_in_again() {
+    let app = spawn_app().await;
+    let token = TokenBuilder::user("ada@example.com").signed_with(2).build();
+
+    let body: Value = app.list_tools(&token).await.json().await.unwrap();
+
+    assert_eq!(body["reason"], "unknown_key");
+    assert!(
+        !body["message"].as_str().unwrap().contains("tunnelgate dev"),
+        "{body}"
+    );
+}

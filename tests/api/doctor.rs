@@ -153,7 +153,8 @@ async fn doctor_passes_every_check_against_healthy_fakes_and_exits_0() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("doctor: 5 passed, 0 failed, 0 skipped"));
+    assert!(run.stdout.contains("doctor: 5 passed, 0 failed, 1 skipped"));
+    assert!(run.check(6).starts_with("[skip] 6."), "{}", run.stdout);
     let probe = upstream.requests_to("/items");
     assert_eq!(probe.len(), 1);
     assert_eq!(
@@ -600,4 +601,48 @@ async fn doctor_reports_a_polar_token_that_polar_refuses() {
         upstream.requests_to("/v1/products/").is_empty(),
         "no scope probes after a refused token"
     );
+}
+
+#[actix_web::test]
+async fn doctor_checks_the_shared_redis_of_a_cluster() {
+    let Some(redis) = crate::redis_server::RedisServer::start() else {
+        return;
+    };
+    let issuer = TestIssuer::start(&[0, 1]);
+    let upstream = FakeUpstream::start();
+    let mut environment = Environment::generic(&issuer.certs_url, &upstream);
+    environment.set("TUNNELGATE__CLUSTER__REDIS_URL", &redis.url());
+
+    let run = environment.doctor(&[]).await;
+
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    let check = run.check(6);
+    assert!(
+        check.starts_with("[ok]   6. Shared Redis"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        check.contains("the shared-limit script runs"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[actix_web::test]
+async fn doctor_names_an_unreachable_redis_without_its_password() {
+    let issuer = TestIssuer::start(&[0, 1]);
+    let upstream = FakeUpstream::start();
+    let mut environment = Environment::generic(&issuer.certs_url, &upstream);
+    let url = format!("redis://:hunter2-redis@127.0.0.1:{}/0", closed_port());
+    environment.set("TUNNELGATE__CLUSTER__REDIS_URL", &url);
+
+    let run = environment.doctor(&[]).await;
+
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    let check = run.check(6);
+    assert!(check.starts_with("[FAIL] 6."), "{}", run.stdout);
+    assert!(check.contains("no answer to PING"), "{}", run.stdout);
+    assert!(check.contains("fix: start Redis"), "{}", run.stdout);
+    assert!(!run.stdout.contains("hunter2"), "{}", run.stdout);
 }

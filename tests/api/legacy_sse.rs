@@ -43,7 +43,9 @@ async fn open(app: &TestApp, token: &str) -> SseSession {
 }
 
 /// Splits an SSE body into (event, data) pairs, skipping keep-alive comments.
-fn parse_events(response: reqwest::Response) -> impl futures::Stream<Item = (String, String)> {
+pub(crate) fn parse_events(
+    response: reqwest::Response,
+) -> impl futures::Stream<Item = (String, String)> {
     let bytes = response.bytes_stream();
     futures::stream::unfold(
         (bytes, String::new()),
@@ -329,4 +331,85 @@ async fn each_message_is_decided_by_the_identity_that_posted_it() {
     assert_eq!(posted.status(), StatusCode::ACCEPTED);
     assert_eq!(refused["error"]["code"], -32602, "{refused}");
     assert_eq!(refused["error"]["message"], "unknown tool: items_list");
+}
+
+/// The answer rmcp gives on `/mcp` (fast lane off) to the same message, for a peer on
+/// `version` (none for `initialize`, which settles it).
+async fn rmcp_answer(app: &TestApp, token: &str, version: Option<&str>, message: &Value) -> Value {
+    let mut request = app
+        .http
+        .post(app.mcp_url())
+        .header("Cf-Access-Jwt-Assertion", token)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream");
+    if let Some(version) = version {
+        request = request.header("MCP-Protocol-Version", version);
+    }
+    let response = request.json(message).send().await.unwrap();
+    crate::helpers::read_jsonrpc(response).await
+}
+
+#[actix_web::test]
+async fn answers_each_request_as_rmcp_does_on_the_other_transport() {
+    let app = crate::helpers::spawn_app_with(|settings| settings.server.fast_lane = false).await;
+    let token = TokenBuilder::user("ada@example.com").build();
+    let mut session = open(&app, &token).await;
+    let initialize = |id: u64, version: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
+            "protocolVersion": version, "capabilities": {},
+            "clientInfo": {"name": "legacy-test", "version": "1"}}})
+    };
+    let cases = [
+        ("initialize, 2024-11-05", initialize(1, "2024-11-05")),
+        ("initialize, 2025-06-18", initialize(2, "2025-06-18")),
+        (
+            "initialize, an unknown version",
+            initialize(3, "1999-01-01"),
+        ),
+        (
+            "ping",
+            json!({"jsonrpc": "2.0", "id": "p", "method": "ping"}),
+        ),
+        (
+            "tools/list",
+            json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {}}),
+        ),
+        (
+            "whoami",
+            json!({"jsonrpc": "2.0", "id": 6, "method": "tools/call",
+                   "params": {"name": "whoami", "arguments": {}}}),
+        ),
+        (
+            "an unknown tool",
+            json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                   "params": {"name": "whoamii", "arguments": {}}}),
+        ),
+        (
+            "an unknown method",
+            json!({"jsonrpc": "2.0", "id": 8, "method": "tools/run", "params": {}}),
+        ),
+        (
+            "a method this server does not offer",
+            json!({"jsonrpc": "2.0", "id": 9, "method": "prompts/list", "params": {}}),
+        ),
+    ];
+
+    for (name, message) in cases {
+        let accepted = session.post(&app, &token, message.clone()).await;
+        assert_eq!(accepted.status(), StatusCode::ACCEPTED, "{name}");
+        let over_sse = session.next_message().await;
+        let version = (message["method"] != "initialize").then_some("2025-06-18");
+        let expected = rmcp_answer(&app, &token, version, &message).await;
+
+        if name == "a method this server does not offer" {
+            // rmcp names only the method; this transport also says what the server offers.
+            assert_eq!(
+                over_sse["error"]["code"], expected["error"]["code"],
+                "{name}"
+            );
+            assert_eq!(over_sse["id"], expected["id"], "{name}");
+        } else {
+            assert_eq!(over_sse, expected, "{name}");
+        }
+    }
 }

@@ -12,17 +12,21 @@ mod access;
 mod api_tools;
 #[path = "../support/browser.rs"]
 mod browser_tools;
+mod cluster;
 mod doctor;
 mod fake_upstream;
 mod fast_lane;
 mod governance;
 mod helpers;
+mod idle_cut;
 mod issuer;
 mod keys;
 mod legacy_sse;
 mod polar;
 #[path = "../support/polar_document.rs"]
 mod polar_document;
+#[path = "../support/redis_server.rs"]
+mod redis_server;
 mod rmcp_client;
 mod streamable;
 mod web;

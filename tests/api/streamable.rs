@@ -382,3 +382,121 @@ async fn a_refusal_in_words_says_it_is_plain_text() {
     );
     assert!(refused.text().await.unwrap().contains("text/event-stream"));
 }
+
+async fn post_with_version(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    version: &str,
+    body: &Value,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.mcp_url())
+        .header("Cf-Access-Jwt-Assertion", token)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", version)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn every_method_protocol_2026_07_28_removed_is_not_found_under_it() {
+    let app = spawn_app().await;
+    let token = TokenBuilder::user("ada@example.com").build();
+
+    for method in [
+        "initialize",
+        "ping",
+        "logging/setLevel",
+        "resources/subscribe",
+        "resources/unsubscribe",
+    ] {
+        let body = json!({"jsonrpc": "2.0", "id": 3, "method": method, "params": {
+            "protocolVersion": "2026-07-28", "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"}, "level": "info", "uri": "x:y",
+        }});
+        let by_header = post_with_version(&app, &token, "2026-07-28", &body).await;
+        let status = by_header.status();
+        let answer = by_header.json::<Value>().await.unwrap();
+
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method}: {answer}");
+        assert_eq!(answer["id"], 3, "{method}");
+        assert_eq!(answer["error"]["code"], -32601, "{method}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("{method} was removed in protocol 2026-07-28")),
+            "{message}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn initialize_named_2026_07_28_only_in_its_meta_is_not_found() {
+    let app = spawn_app().await;
+    let token = TokenBuilder::user("ada@example.com").build();
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"},
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    }});
+
+    let response = reqwest::Client::new()
+        .post(app.mcp_url())
+        .header("Cf-Access-Jwt-Assertion", &token)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        -32601
+    );
+}
+
+#[actix_web::test]
+async fn the_older_revisions_keep_their_handshake_and_ping() {
+    let app = spawn_app().await;
+    let token = TokenBuilder::user("ada@example.com").build();
+
+    for version in ["2025-03-26", "2025-06-18", "2025-11-25"] {
+        let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": version, "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"},
+        }});
+        let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});
+
+        let initialized =
+            read_jsonrpc(post_with_version(&app, &token, version, &initialize).await).await;
+        let pinged = read_jsonrpc(post_with_version(&app, &token, version, &ping).await).await;
+
+        assert_eq!(
+            initialized["result"]["protocolVersion"], version,
+            "{initialized}"
+        );
+        assert_eq!(pinged["result"], json!({}), "{version}: {pinged}");
+    }
+}
+
+#[actix_web::test]
+async fn an_unknown_method_is_said_to_be_unknown() {
+    let app = spawn_app().await;
+    let token = TokenBuilder::user("ada@example.com").build();
+    let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/run", "params": {}});
+
+    let answer = read_jsonrpc(post_with_version(&app, &token, "2025-06-18", &body).await).await;
+
+    assert_eq!(answer["error"]["code"], -32601);
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Method not found: tools/run"),
+        "{answer}"
+    );
+}

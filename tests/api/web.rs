@@ -247,10 +247,10 @@ async fn a_browser_without_a_token_gets_the_403_page_and_an_api_client_keeps_jso
     assert!(page.contains("Sign-in required"));
     assert!(page.contains("No Cloudflare Access token came with this request"));
     assert_eq!(api_client.status(), 403);
-    assert_eq!(
-        api_client.text().await.unwrap(),
-        r#"{"error":"access_denied","reason":"missing"}"#
-    );
+    assert_eq!(api_client.headers()["content-type"], "application/json");
+    let body: Value = api_client.json().await.unwrap();
+    assert_eq!(body["error"], "access_denied");
+    assert_eq!(body["reason"], "missing");
 }
 
 #[actix_web::test]
@@ -454,10 +454,9 @@ async fn with_the_page_turned_off_the_root_is_404_and_refusals_stay_json() {
 
     assert_eq!(page.status(), 404);
     assert_eq!(refusal.status(), 403);
-    assert_eq!(
-        refusal.text().await.unwrap(),
-        r#"{"error":"access_denied","reason":"missing"}"#
-    );
+    assert_eq!(refusal.headers()["content-type"], "application/json");
+    let body: Value = refusal.json().await.unwrap();
+    assert_eq!(body["reason"], "missing");
 }
 
 #[actix_web::test]

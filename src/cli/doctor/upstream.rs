@@ -123,7 +123,7 @@ async fn get(client: &UpstreamClient, path_and_query: &str) -> Result<UpstreamRe
     };
     // No retries: one answer per question, and nothing spent from Polar's rate limit twice.
     client
-        .send(&request, &|| false)
+        .send(&request, &|| Box::pin(async { false }))
         .await
         .map_err(|error| error.to_string())
 }

@@ -80,6 +80,42 @@ fn applies_include_and_exclude_globs_to_names_and_tags() {
 }
 
 #[test]
+fn counts_what_each_setting_left_out() {
+    let read_only = Catalog::build(&petstore(), &CatalogOptions::default()).unwrap();
+    let one_scheme = Catalog::build(
+        &petstore(),
+        &CatalogOptions {
+            required_security_scheme: Some("admin_key".to_owned()),
+            ..write_enabled()
+        },
+    )
+    .unwrap();
+    let globbed = Catalog::build(
+        &petstore(),
+        &CatalogOptions {
+            include: vec![glob("pets")],
+            exclude: vec![glob("danger"), glob("*_replace")],
+            ..write_enabled()
+        },
+    )
+    .unwrap();
+
+    assert_eq!(
+        read_only.left_out(),
+        LeftOut {
+            writes_while_read_only: 4,
+            ..LeftOut::default()
+        }
+    );
+    assert_eq!(one_scheme.left_out().other_security, 6);
+    assert_eq!(globbed.left_out().by_include_exclude, 4);
+    assert_eq!(
+        globbed.left_out().total() + globbed.len() + globbed.skipped().len(),
+        7
+    );
+}
+
+#[test]
 fn keeps_names_stable_whatever_the_selection() {
     let everything = Catalog::build(&petstore(), &write_enabled()).unwrap();
     let options = CatalogOptions {
