@@ -9,7 +9,7 @@ binary=${TUNNELGATE_RELEASE_BIN:-target/release/tunnelgate}
 
 work=$(mktemp -d)
 info="$work/info.json"
-"$binary" dev --bind 127.0.0.1:0 --admin-bind 127.0.0.1:0 --info-file "$info" >"$work/dev.log" 2>&1 &
+"$binary" dev --bind 127.0.0.1:0 --admin-bind 127.0.0.1:0 --edge-bind 127.0.0.1:0 --info-file "$info" >"$work/dev.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 

@@ -15,8 +15,9 @@ pub use certs::CertsFetcher;
 // `tunnelgate doctor` parses the certs document exactly as the key cache does.
 pub use certs::parse_certs;
 pub use groups::IdentityLookup;
-pub use guard::{DevTokenHint, require_access};
+pub use guard::{ACCESS_JWT_HEADER, DevTokenHint, RefusalResponder, require_access};
 pub use identity::{Identity, IdentityKind};
 pub use keys::KeyCache;
+pub use rejection::{AccessError, RejectReason};
 pub use source::{FetchError, KeySource, SigningKeys};
 pub use verifier::AccessVerifier;

@@ -50,6 +50,9 @@ struct Event<'a> {
     arguments: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     upstream: Option<&'a UpstreamTrace>,
+    /// Tool calls not made over MCP: `"web_page"` for the page's try-a-tool form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    via: Option<&'a str>,
     duration_ms: f64,
     outcome: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,6 +77,8 @@ pub struct ToolCallRecord<'a> {
     pub tool: &'a str,
     pub arguments: Option<&'a Map<String, Value>>,
     pub upstream: Option<&'a UpstreamTrace>,
+    /// `None` for MCP; else where the call came from (`"web_page"`).
+    pub via: Option<&'a str>,
     pub duration: Duration,
     pub outcome: CallOutcome,
 }
@@ -144,6 +149,7 @@ impl Auditor {
             arguments_sha256,
             arguments,
             upstream: record.upstream,
+            via: record.via,
             duration_ms: record.duration.as_secs_f64() * 1000.0,
             outcome: record.outcome.as_str(),
             reason: None,
@@ -185,6 +191,7 @@ impl Auditor {
             arguments_sha256: None,
             arguments: None,
             upstream: None,
+            via: None,
             duration_ms: denial.duration.as_secs_f64() * 1000.0,
             outcome: "denied",
             reason: Some(denial.reason),
@@ -273,6 +280,7 @@ fn folded_event(folded: &denials::Folded) -> Option<Vec<u8>> {
         arguments_sha256: None,
         arguments: None,
         upstream: None,
+        via: None,
         duration_ms: 0.0,
         outcome: "denied",
         reason: Some(&folded.key.reason),
@@ -310,9 +318,9 @@ fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
-/// Counts and audits a request refused before any tool (Access check, allowlist), from the
-/// middleware that refused it.
-pub fn record_denied_request(request: &actix_web::dev::ServiceRequest, reason: &str) {
+/// Counts and audits a request refused before any tool (Access check, allowlist, the page's
+/// cross-site check), from the code that refused it.
+pub fn record_denied_request(request: &actix_web::HttpRequest, reason: &str) {
     use actix_web::HttpMessage;
     crate::admin::metrics::record_access_denial(request, reason);
     if let Some(auditor) = request.app_data::<actix_web::web::Data<Auditor>>() {
@@ -332,7 +340,7 @@ pub fn record_denied_request(request: &actix_web::dev::ServiceRequest, reason: &
 
 /// The client as Cloudflare saw it (`Cf-Connecting-IP`, when it parses as an address), else
 /// the connection's peer (cloudflared, on the LAN).
-fn client_address(request: &actix_web::dev::ServiceRequest) -> String {
+fn client_address(request: &actix_web::HttpRequest) -> String {
     request
         .headers()
         .get("cf-connecting-ip")

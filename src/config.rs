@@ -13,6 +13,7 @@ mod server;
 mod tools;
 mod upstream;
 mod values;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -34,6 +35,7 @@ pub use upstream::{
 pub use values::{
     BindAddress, ByteSize, HeaderList, HeaderNameText, HttpUrl, IdentityGlob, NameGlob, Origin,
 };
+pub use web::WebSettings;
 
 /// Environment variable that names the configuration file when `--config` is absent.
 pub const CONFIG_FILE_ENV: &str = "TUNNELGATE_CONFIG";
@@ -53,6 +55,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub limits: LimitsSettings,
     pub cluster: ClusterSettings,
+    pub web: WebSettings,
     /// Where tunnelgate keeps state that should survive a restart (the last good OpenAPI copy).
     pub state_dir: PathBuf,
     /// The file these settings were read from; SIGHUP re-reads it for policy changes.
@@ -78,6 +81,7 @@ impl Default for Settings {
             audit: AuditSettings::default(),
             limits: LimitsSettings::default(),
             cluster: ClusterSettings::default(),
+            web: WebSettings::default(),
             state_dir: PathBuf::from("/var/lib/tunnelgate"),
             source_file: None,
             dev_token_url: None,
@@ -101,6 +105,7 @@ struct KnownSections {
     audit: Option<IgnoredAny>,
     limits: Option<IgnoredAny>,
     cluster: Option<IgnoredAny>,
+    web: Option<IgnoredAny>,
     state_dir: Option<IgnoredAny>,
 }
 
@@ -150,6 +155,7 @@ impl Settings {
             audit: section(&layered, "audit", &mut problems),
             limits: section(&layered, "limits", &mut problems),
             cluster: section(&layered, "cluster", &mut problems),
+            web: section(&layered, "web", &mut problems),
             state_dir: layered
                 .get::<PathBuf>("state_dir")
                 .unwrap_or_else(|_| Settings::default().state_dir),
@@ -203,6 +209,7 @@ impl Settings {
                     .into(),
             );
         }
+        self.web.validate(problems);
     }
 
     /// Settings that are valid but probably not what was meant, each naming its key; logged

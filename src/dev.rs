@@ -2,6 +2,7 @@
 //! demo API with its own OpenAPI document, and the real server configured against both.
 
 pub mod demo_api;
+pub mod edge;
 pub mod issuer;
 
 use std::net::{SocketAddr, TcpListener};
@@ -31,6 +32,10 @@ pub struct DevArgs {
     /// Admin listener (/healthz, /readyz, /metrics); loopback only.
     #[arg(long, default_value = "127.0.0.1:9090", value_name = "ADDR")]
     admin_bind: SocketAddr,
+    /// The local stand-in for the Cloudflare edge: open this in a browser to see the page at
+    /// `/` as the dev user; it adds the Access header and forwards to `--bind`. Loopback only.
+    #[arg(long, default_value = "127.0.0.1:8081", value_name = "ADDR")]
+    edge_bind: SocketAddr,
     /// Write the URLs and a ready token as JSON to this file once the server is up.
     #[arg(long, value_name = "PATH")]
     info_file: Option<PathBuf>,
@@ -40,7 +45,11 @@ pub struct DevArgs {
 }
 
 pub fn run(args: DevArgs) -> ExitCode {
-    for (flag, address) in [("--bind", args.bind), ("--admin-bind", args.admin_bind)] {
+    for (flag, address) in [
+        ("--bind", args.bind),
+        ("--admin-bind", args.admin_bind),
+        ("--edge-bind", args.edge_bind),
+    ] {
         if !address.ip().is_loopback() {
             eprintln!(
                 "tunnelgate dev: {flag} {address} is not a loopback address; dev mode never listens beyond this machine"
@@ -80,6 +89,10 @@ async fn start(args: &DevArgs) -> anyhow::Result<Application> {
     let demo_url = format!("http://{}", demo_listener.local_addr()?);
     actix_web::rt::spawn(demo_api::serve(demo_listener)?);
 
+    let edge_listener = TcpListener::bind(args.edge_bind)
+        .with_context(|| format!("--edge-bind: cannot listen on {}", args.edge_bind))?;
+    let edge_address = edge_listener.local_addr()?;
+
     let state_dir = std::env::temp_dir().join("tunnelgate-dev");
     let mut settings = Settings::default();
     settings.server.bind = BindAddress(args.bind);
@@ -97,22 +110,34 @@ async fn start(args: &DevArgs) -> anyhow::Result<Application> {
         settings.tools.mode = ToolsMode::Dynamic;
     }
     settings.state_dir = state_dir;
-    // The MCP Inspector's web UI, when it connects directly from the browser.
+    // The MCP Inspector's web UI, when it connects directly from the browser; and the edge,
+    // whose page posts the try-a-tool form from its own origin.
     settings.server.allowed_origins = vec![
         parse("http://localhost:6274")?,
         parse("http://127.0.0.1:6274")?,
     ];
+    for origin in edge::origins(edge_address) {
+        settings.server.allowed_origins.push(parse(&origin)?);
+    }
     settings.log.format = LogFormat::Pretty;
     let token_url = format!("{issuer_url}/dev/token");
     settings.dev_token_url = Some(token_url.clone());
 
     let application = Application::build(settings).await?;
+    let edge = edge::serve(
+        edge_listener,
+        application.address(),
+        edge::EdgeIdentity::new(Arc::clone(&issuer), DEV_EMAIL),
+    )?;
+    actix_web::rt::spawn(edge);
+    let edge_url = format!("http://{edge_address}/");
     let token = issuer.user_token(DEV_EMAIL, None)?;
     let mcp_url = format!("http://{}/mcp", application.address());
     let sse_url = format!("http://{}/sse", application.address());
     let admin_url = format!("http://{}", application.admin_address());
     print_banner(
         &BannerUrls {
+            edge: &edge_url,
             mcp: &mcp_url,
             sse: &sse_url,
             admin: &admin_url,
@@ -123,6 +148,7 @@ async fn start(args: &DevArgs) -> anyhow::Result<Application> {
     );
     if let Some(path) = &args.info_file {
         let info = json!({
+            "edge_url": edge_url,
             "mcp_url": mcp_url,
             "sse_url": sse_url,
             "admin_url": admin_url,
@@ -141,6 +167,7 @@ async fn start(args: &DevArgs) -> anyhow::Result<Application> {
 }
 
 struct BannerUrls<'a> {
+    edge: &'a str,
     mcp: &'a str,
     sse: &'a str,
     admin: &'a str,
@@ -150,6 +177,7 @@ struct BannerUrls<'a> {
 
 fn print_banner(urls: &BannerUrls<'_>, token: &str) {
     let BannerUrls {
+        edge: edge_url,
         mcp: mcp_url,
         sse: sse_url,
         admin: admin_url,
@@ -164,6 +192,9 @@ fn print_banner(urls: &BannerUrls<'_>, token: &str) {
   A local, throwaway Access issuer signs the tokens below; nothing here is
   protected by Cloudflare. Everything listens on loopback only.
 {rule}
+
+  Open in your browser: {edge_url}
+    (a local stand-in for the Cloudflare edge signs you in as {DEV_EMAIL})
 
   MCP (Streamable HTTP)  {mcp_url}
   MCP (legacy SSE)       {sse_url}

@@ -30,6 +30,7 @@ mod startup;
 mod telemetry;
 mod tools;
 mod upstream;
+mod web;
 
 pub use cli::main;
 pub use startup::Application;
@@ -48,3 +49,7 @@ pub use cluster::{Gcra, SharedLimiter, Store};
 // runs instead of keeping their own.
 pub use access::{FetchError, KeySource, SigningKeys};
 pub use dev::issuer::{DevIssuer, IssuerError, JsonObject, SHARED_KIDS, SignatureKind, SigningKey};
+// The browser tests open the page through the same local edge `tunnelgate dev` runs, against
+// the demo API's document.
+pub use dev::demo_api::openapi_document as demo_api_document;
+pub use dev::edge::{EdgeIdentity, origins as edge_origins, serve as serve_edge};

@@ -22,9 +22,11 @@ pub use fast_lane::FastLane;
 pub use legacy_sse::SseSessions;
 pub use sessions::StatefulSessions;
 
-/// Mounts both transports. Middleware order (outermost first): allowlist, Access guard,
-/// stream headers; nothing reaches a transport without a verified identity.
-pub fn routes(config: &mut web::ServiceConfig, streamable: streamable::McpHttpService) {
+/// Mounts both transports and, with `page`, the page at `/` (`web.rs`) in the same scope.
+/// Middleware order (outermost first): request id, allowlist, Access guard (which answers a
+/// browser with the page's 403 when the page is on), stream headers; nothing reaches a
+/// transport or the page without a verified identity.
+pub fn routes(config: &mut web::ServiceConfig, streamable: streamable::McpHttpService, page: bool) {
     config.service(
         web::scope("")
             .wrap(from_fn(stream_headers))
@@ -33,6 +35,11 @@ pub fn routes(config: &mut web::ServiceConfig, streamable: streamable::McpHttpSe
             .wrap(from_fn(crate::telemetry::assign_request_id))
             .route("/sse", web::get().to(legacy_sse::open_stream))
             .route("/message", web::post().to(legacy_sse::post_message))
+            .configure(|config| {
+                if page {
+                    crate::web::routes(config);
+                }
+            })
             .service(
                 streamable
                     .scope_with_path("/mcp")

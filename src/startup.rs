@@ -183,6 +183,14 @@ impl Application {
         let fast_lane = (settings.server.fast_lane
             && settings.server.mode == ServerMode::Stateless)
             .then(|| web::Data::new(FastLane::new(Arc::clone(&registry))));
+        let site = settings.web.enabled.then(|| {
+            web::Data::new(crate::web::Site::new(
+                &settings,
+                Arc::clone(&registry),
+                Arc::clone(&keys),
+            ))
+        });
+        let page = site.is_some();
         let dev_token_hint = settings
             .dev_token_url
             .clone()
@@ -194,6 +202,7 @@ impl Application {
                 let streamable = streamable.clone();
                 let fast_lane = fast_lane.clone();
                 let stateful_sessions = stateful_sessions.clone();
+                let site = site.clone();
                 let dev_token_hint = dev_token_hint.clone();
                 App::new()
                     .app_data(verifier.clone())
@@ -213,8 +222,13 @@ impl Application {
                         if let Some(hint) = dev_token_hint {
                             config.app_data(hint);
                         }
+                        if let Some(site) = site {
+                            config.app_data(site).app_data(web::Data::new(
+                                crate::access::RefusalResponder(crate::web::forbidden::respond),
+                            ));
+                        }
                     })
-                    .configure(|config| mcp::routes(config, streamable))
+                    .configure(|config| mcp::routes(config, streamable, page))
             }
         })
         .keep_alive(settings.server.keep_alive)

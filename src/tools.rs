@@ -23,9 +23,11 @@ use std::sync::Arc;
 use anyhow::Context;
 
 pub(crate) use arguments::ArgumentValidator;
-pub use policy::Policy;
-pub use registry::{CallError, Caller, RegistryServices, ToolRegistry};
+pub use dynamic::CALL_TOOL;
+pub use policy::{AccessExplanation, Policy};
+pub use registry::{CallError, CallVia, Caller, RegistryServices, ToolRegistry, ToolView};
 pub(crate) use request::build_request;
+pub use result::ToolOutput;
 pub use whoami::WHOAMI;
 
 use crate::config::Settings;

@@ -100,6 +100,20 @@ fn dev_refuses_a_non_loopback_bind() {
 }
 
 #[test]
+fn dev_refuses_a_non_loopback_edge() {
+    let output = tunnelgate()
+        .args(["dev", "--edge-bind", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("--edge-bind 0.0.0.0:0 is not a loopback address")
+    );
+}
+
+#[test]
 fn healthcheck_fails_when_nothing_listens() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/readyz", closed.local_addr().unwrap());

@@ -132,7 +132,7 @@ else
   fi
   [[ -x "$BIN" ]] || die "no server binary at $BIN"
   SERVER_DESC="$BIN dev"
-  "$BIN" dev --bind 127.0.0.1:0 --admin-bind 127.0.0.1:0 --info-file "$INFO" >"$SERVER_LOG" 2>&1 &
+  "$BIN" dev --bind 127.0.0.1:0 --admin-bind 127.0.0.1:0 --edge-bind 127.0.0.1:0 --info-file "$INFO" >"$SERVER_LOG" 2>&1 &
   SERVER_PID=$!
 fi
 

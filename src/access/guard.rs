@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, web};
+use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, web};
 
 use super::identity::Identity;
 use super::rejection::{AccessError, RejectReason};
@@ -16,6 +16,12 @@ use crate::telemetry::RequestInfo;
 /// on purpose (docs/security.md).
 pub const ACCESS_JWT_HEADER: &str = "Cf-Access-Jwt-Assertion";
 
+/// Another answer to a refused request than the JSON body, when the refused client should get
+/// one (the page's HTML 403 for a browser, `web/forbidden.rs`); `None` keeps the JSON. Put into
+/// the app data when wanted; the guard knows nothing of what it renders.
+#[derive(Clone, Copy)]
+pub struct RefusalResponder(pub fn(&HttpRequest, AccessError) -> Option<HttpResponse>);
+
 /// In `tunnelgate dev` only: where this run's tokens come from. The dev issuer makes new
 /// keys on every start, so a token kept from an earlier run fails as `unknown_key`, and the
 /// refusal says why instead of suggesting a sign-in that does not exist here.
@@ -24,10 +30,10 @@ pub struct DevTokenHint(pub String);
 
 /// Verifies the Access token and puts the caller's `Arc<Identity>` into the request
 /// extensions; refuses the request otherwise.
-pub async fn require_access(
+pub async fn require_access<B: MessageBody>(
     request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
     let Some(verifier) = request.app_data::<web::Data<AccessVerifier>>().cloned() else {
         tracing::error!("access guard mounted without a verifier; refusing the request");
         return Err(AccessError::KeysUnavailable.into());
@@ -35,23 +41,39 @@ pub async fn require_access(
     match verify_request(&verifier, &request).await {
         Ok(identity) => {
             request.extensions_mut().insert(identity);
-            next.call(request).await
+            next.call(request)
+                .await
+                .map(ServiceResponse::map_into_left_body)
         }
         Err(error) => {
             log_denial(&request, error);
-            if error == AccessError::Rejected(RejectReason::UnknownKey)
-                && let Some(hint) = request.app_data::<web::Data<DevTokenHint>>()
-            {
-                let message = format!(
-                    "the token is signed by a key this run of `tunnelgate dev` does not know: each run makes new keys, so a token from an earlier run no longer works. Use the token in this run's banner, or get one from {}",
-                    hint.0
-                );
-                let response = error.response_saying(&message);
-                return Err(actix_web::error::InternalError::from_response(error, response).into());
+            let responder = request
+                .app_data::<web::Data<RefusalResponder>>()
+                .map(|responder| *responder.get_ref());
+            match responder.and_then(|responder| (responder.0)(request.request(), error)) {
+                Some(response) => Ok(request.into_response(response).map_into_right_body()),
+                None => dev_hint_or_plain(&request, error),
             }
-            Err(error.into())
         }
     }
+}
+
+/// The refusal as JSON, with `tunnelgate dev`'s hint for a token from an earlier run.
+fn dev_hint_or_plain<B>(
+    request: &ServiceRequest,
+    error: AccessError,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+    if error == AccessError::Rejected(RejectReason::UnknownKey)
+        && let Some(hint) = request.app_data::<web::Data<DevTokenHint>>()
+    {
+        let message = format!(
+            "the token is signed by a key this run of `tunnelgate dev` does not know: each run makes new keys, so a token from an earlier run no longer works. Use the token in this run's banner, or get one from {}",
+            hint.0
+        );
+        let response = error.response_saying(&message);
+        return Err(actix_web::error::InternalError::from_response(error, response).into());
+    }
+    Err(error.into())
 }
 
 async fn verify_request(
@@ -78,7 +100,7 @@ fn log_denial(request: &ServiceRequest, error: AccessError) {
         AccessError::Rejected(reason) => reason.as_str(),
         AccessError::KeysUnavailable => "keys_unavailable",
     };
-    crate::audit::record_denied_request(request, reason);
+    crate::audit::record_denied_request(request.request(), reason);
     // The request-id middleware has already read and checked `Cf-Ray`; reading the raw
     // header here would log whatever a client put in it. Without that middleware in
     // front, the same check is applied directly.

@@ -20,6 +20,8 @@ pub struct KeySet {
     /// Changes whenever the set of `kid`s changes; cached verifications carry it so a
     /// token signed by a withdrawn key is checked again.
     pub generation: u64,
+    /// When this set was last fetched successfully; `None` before the first load.
+    loaded_at: Option<Instant>,
 }
 
 impl KeySet {
@@ -27,8 +29,18 @@ impl KeySet {
         Self {
             keys: HashMap::new(),
             generation: 0,
+            loaded_at: None,
         }
     }
+}
+
+/// What the web page says about the signing keys: how many, and how long since they were
+/// last fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyStatus {
+    pub count: usize,
+    /// `None` before the first successful fetch.
+    pub age: Option<Duration>,
 }
 
 /// Why no key could be produced for a token.
@@ -86,6 +98,15 @@ impl KeyCache {
 
     pub fn generation(&self) -> u64 {
         self.snapshot().generation
+    }
+
+    /// The number of keys held and the time since the last successful fetch.
+    pub fn status(&self) -> KeyStatus {
+        let snapshot = self.snapshot();
+        KeyStatus {
+            count: snapshot.keys.len(),
+            age: snapshot.loaded_at.map(|at| at.elapsed()),
+        }
     }
 
     /// The key for `kid`, refetching the set at most once per cooldown when it is unknown.
@@ -171,7 +192,11 @@ impl KeyCache {
         } else {
             guard.generation + 1
         };
-        *guard = Arc::new(KeySet { keys, generation });
+        *guard = Arc::new(KeySet {
+            keys,
+            generation,
+            loaded_at: Some(Instant::now()),
+        });
         self.loaded.store(true, Ordering::Release);
     }
 

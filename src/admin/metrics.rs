@@ -298,7 +298,7 @@ impl std::fmt::Debug for Metrics {
 }
 
 /// The request-scoped form used by middleware, which reach metrics through app data.
-pub fn record_access_denial(request: &actix_web::dev::ServiceRequest, reason: &str) {
+pub fn record_access_denial(request: &actix_web::HttpRequest, reason: &str) {
     if let Some(metrics) = request.app_data::<actix_web::web::Data<Metrics>>() {
         metrics.record_access_denial(reason);
     }

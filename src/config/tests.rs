@@ -299,6 +299,35 @@ fn warns_about_an_audience_that_is_not_an_aud_tag() {
 }
 
 #[test]
+fn the_web_page_is_on_by_default_and_can_be_retitled_or_turned_off() {
+    let defaults = Settings::load_from(None, env(&[])).unwrap();
+    let file = toml_file("[web]\nenabled = false\ntitle = \"Acme tools\"\n");
+
+    let configured = Settings::load_from(Some(file.path()), env(&[])).unwrap();
+
+    assert!(defaults.web.enabled);
+    assert_eq!(defaults.web.title, "tunnelgate");
+    assert!(!configured.web.enabled);
+    assert_eq!(configured.web.title, "Acme tools");
+}
+
+#[test]
+fn names_an_unknown_web_key_and_an_empty_title() {
+    let file = toml_file("[web]\nenabeld = true\n");
+    let empty = toml_file("[web]\ntitle = \"  \"\n");
+
+    let unknown = Settings::load_from(Some(file.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    let blank = Settings::load_from(Some(empty.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+
+    assert!(unknown.contains("web.enabeld"), "{unknown}");
+    assert!(blank.contains("web.title: must not be empty"), "{blank}");
+}
+
+#[test]
 fn a_bare_number_for_a_duration_gets_an_example_with_a_unit() {
     let file = toml_file("[server]\nsse_keep_alive = 120\n");
 

@@ -123,7 +123,7 @@ fn record_refusal(request: &ServiceRequest, rejection: AllowlistRejection) {
         AllowlistRejection::Host => "host_not_allowed",
         AllowlistRejection::Origin => "origin_not_allowed",
     };
-    crate::audit::record_denied_request(request, reason);
+    crate::audit::record_denied_request(request.request(), reason);
 }
 
 /// Middleware: refuses a foreign `Host` or a present, foreign `Origin` with 403.

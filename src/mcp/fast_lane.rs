@@ -23,7 +23,7 @@ use super::handler::unknown_tool_error;
 use crate::access::Identity;
 use crate::outcome::CallOutcome;
 use crate::telemetry::RequestInfo;
-use crate::tools::{CallError, Caller, ToolRegistry};
+use crate::tools::{CallError, CallVia, Caller, ToolRegistry};
 
 /// The protocol versions whose answers the fast lane writes (what rmcp calls legacy peers);
 /// a request without the header is treated as 2025-03-26, as rmcp does.
@@ -201,6 +201,7 @@ pub async fn write_answer(
             let caller = Caller {
                 identity,
                 request: request_info,
+                via: CallVia::Mcp,
             };
             let called = registry.call(caller, &name, arguments).await;
             serde_json::to_writer(&mut body, id).and_then(|()| match called {

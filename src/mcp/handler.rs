@@ -16,7 +16,7 @@ use rmcp_actix_web::transport::on_request_extensions;
 use crate::access::Identity;
 use crate::outcome::CallOutcome;
 use crate::telemetry::RequestInfo;
-use crate::tools::{CallError, Caller, ToolRegistry};
+use crate::tools::{CallError, CallVia, Caller, ToolRegistry};
 
 /// Every protocol revision tunnelgate serves: 2024-11-05 over legacy SSE, the rest over
 /// Streamable HTTP.
@@ -136,6 +136,7 @@ impl ServerHandler for McpHandler {
         let caller = Caller {
             identity: &identity,
             request: &request_info,
+            via: CallVia::Mcp,
         };
         match self
             .registry

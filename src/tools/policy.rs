@@ -7,6 +7,8 @@ use crate::access::{Identity, IdentityKind};
 use crate::config::{AccessClass, PolicySettings};
 
 struct CompiledRule {
+    /// Position in `policy.rules`, for explanations.
+    index: usize,
     email: Option<GlobMatcher>,
     service: Option<GlobMatcher>,
     group: Option<String>,
@@ -42,6 +44,23 @@ impl CompiledRule {
     }
 }
 
+/// The policy as it applies to one identity, for people reading the page at `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessExplanation {
+    pub default_access: AccessClass,
+    /// The rules whose identity side matches, in order (first match per tool wins).
+    pub matching_rules: Vec<MatchedRule>,
+}
+
+/// One rule that matches an identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchedRule {
+    /// Its position in `policy.rules`.
+    pub index: usize,
+    pub tools: Vec<String>,
+    pub access: AccessClass,
+}
+
 /// The rules compiled for matching. The globs were parsed (and the rules checked) when the
 /// configuration was loaded, so building a policy cannot fail.
 pub struct Policy {
@@ -54,7 +73,9 @@ impl Policy {
         let rules = settings
             .rules
             .iter()
-            .map(|rule| CompiledRule {
+            .enumerate()
+            .map(|(index, rule)| CompiledRule {
+                index,
                 email: rule.email.as_ref().map(|glob| glob.0.compile_matcher()),
                 service: rule.service.as_ref().map(|glob| glob.0.compile_matcher()),
                 group: rule.group.clone(),
@@ -86,6 +107,27 @@ impl Policy {
             AccessClass::None => false,
             AccessClass::Read => read_only,
             AccessClass::Write => true,
+        }
+    }
+
+    /// Why `identity` has the access it has: the default and the rules that match it.
+    pub fn explain(&self, identity: &Identity) -> AccessExplanation {
+        AccessExplanation {
+            default_access: self.default_access,
+            matching_rules: self
+                .rules
+                .iter()
+                .filter(|rule| rule.matches_identity(identity))
+                .map(|rule| MatchedRule {
+                    index: rule.index,
+                    tools: rule
+                        .tools
+                        .iter()
+                        .map(|glob| glob.glob().to_string())
+                        .collect(),
+                    access: rule.access,
+                })
+                .collect(),
         }
     }
 
@@ -244,6 +286,35 @@ mod tests {
         assert!(policy.permits(&user("a@x", &["finance"]), "orders_list", true));
         assert!(!policy.permits(&user("a@x", &["ops"]), "orders_list", true));
         assert!(!policy.permits(&user("a@x", &["finance"]), "products_list", true));
+    }
+
+    #[test]
+    fn explains_which_rules_match_an_identity_and_the_default() {
+        let policy = policy(
+            AccessClass::Read,
+            vec![
+                rule(
+                    Some("ada@example.com"),
+                    None,
+                    None,
+                    &["refunds_*"],
+                    AccessClass::None,
+                ),
+                rule(None, None, Some("ops"), &["*"], AccessClass::Write),
+            ],
+        );
+
+        let explained = policy.explain(&user("ada@example.com", &[]));
+
+        assert_eq!(explained.default_access, AccessClass::Read);
+        assert_eq!(
+            explained.matching_rules,
+            vec![MatchedRule {
+                index: 0,
+                tools: vec!["refunds_*".into()],
+                access: AccessClass::None
+            }]
+        );
     }
 
     #[test]

@@ -49,15 +49,50 @@ pub struct RegistryServices {
     pub metrics: Arc<Metrics>,
 }
 
+/// Where a tool call came from; the audit event says so when it was not MCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallVia {
+    Mcp,
+    /// The try-a-tool form of the page at `/`.
+    WebPage,
+}
+
+impl CallVia {
+    fn audit_label(self) -> Option<&'static str> {
+        match self {
+            Self::Mcp => None,
+            Self::WebPage => Some("web_page"),
+        }
+    }
+}
+
 /// The caller of one tool call.
 pub struct Caller<'a> {
     pub identity: &'a Identity,
     pub request: &'a RequestInfo,
+    pub via: CallVia,
+}
+
+/// What the page at `/` shows about the API tools for one identity.
+pub struct ToolView {
+    /// Built-in tools, always callable (`whoami`).
+    pub builtin: Vec<Tool>,
+    /// The API tools the policy lets this identity call, with their read-only flag, in
+    /// catalog order (listed one by one even in dynamic mode).
+    pub api: Vec<(Tool, bool)>,
+    /// How many API tools the catalog holds in all.
+    pub api_total: usize,
+    /// Whether the catalog serves read-only tools only.
+    pub catalog_read_only: bool,
+    /// Why this identity has the access it has.
+    pub access: super::policy::AccessExplanation,
 }
 
 pub struct ToolRegistry {
     mode: ToolsMode,
     api: Option<ApiTools>,
+    /// The upstream API's name as the catalog calls it (`Polar`, the document's title).
+    api_name: String,
     /// Built-ins, always listed.
     builtin: Vec<Tool>,
     /// API tool definitions with their read-only flag, in catalog order (static mode).
@@ -163,6 +198,7 @@ impl ToolRegistry {
         Self {
             mode,
             api,
+            api_name: api_name.to_owned(),
             builtin,
             api_listing,
             policy: RwLock::new(Arc::new(services.policy)),
@@ -266,6 +302,57 @@ impl ToolRegistry {
         }
         lists.insert(view, Arc::clone(&rendered));
         Ok(rendered)
+    }
+
+    /// The upstream API's name, or `None` when no API is configured.
+    pub fn api_name(&self) -> Option<&str> {
+        self.api.as_ref().map(|_| self.api_name.as_str())
+    }
+
+    /// Whether API tools are reached through the dynamic-mode trio.
+    pub fn is_dynamic(&self) -> bool {
+        self.mode == ToolsMode::Dynamic && self.api.is_some()
+    }
+
+    /// The page's view of the tools `identity` may call: `whoami` and each permitted API tool
+    /// (in dynamic mode too, where `tools/list` shows the trio instead).
+    pub fn tool_view(&self, identity: &Identity) -> ToolView {
+        let policy = self.policy();
+        let api = match (&self.api, self.mode) {
+            (None, _) => Vec::new(),
+            (Some(_), ToolsMode::Static) => self
+                .api_listing
+                .iter()
+                .filter(|(tool, read_only)| policy.permits(identity, &tool.name, *read_only))
+                .cloned()
+                .collect(),
+            (Some(api), ToolsMode::Dynamic) => api
+                .catalog()
+                .tools()
+                .iter()
+                .filter(|tool| policy.permits(identity, &tool.name, tool.read_only))
+                .map(|tool| (api::definition(tool), tool.read_only))
+                .collect(),
+        };
+        let (api_total, catalog_read_only) = match &self.api {
+            Some(api) => {
+                let tools = api.catalog().tools();
+                (tools.len(), tools.iter().all(|tool| tool.read_only))
+            }
+            None => (0, true),
+        };
+        ToolView {
+            builtin: self
+                .builtin
+                .iter()
+                .filter(|tool| tool.name == whoami::WHOAMI)
+                .cloned()
+                .collect(),
+            api,
+            api_total,
+            catalog_read_only,
+            access: policy.explain(identity),
+        }
     }
 
     /// How many tools the server offers in all (before policy).
@@ -413,6 +500,7 @@ impl ToolRegistry {
                 tool: &dispatched.tool,
                 arguments: dispatched.arguments.as_ref(),
                 upstream: dispatched.upstream.as_ref(),
+                via: caller.via.audit_label(),
                 duration: elapsed,
                 outcome: dispatched.outcome,
             })

@@ -43,6 +43,13 @@ impl TestIssuer {
     }
 }
 
+impl TestIssuer {
+    /// The issuer itself, for what signs tokens on its own (the dev edge).
+    pub fn handle(&self) -> Arc<DevIssuer> {
+        Arc::clone(&self.issuer)
+    }
+}
+
 impl Deref for TestIssuer {
     type Target = DevIssuer;
 

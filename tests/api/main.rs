@@ -10,6 +10,8 @@
 
 mod access;
 mod api_tools;
+#[path = "../support/browser.rs"]
+mod browser_tools;
 mod cluster;
 mod doctor;
 mod fake_upstream;
@@ -27,3 +29,5 @@ mod polar_document;
 mod redis_server;
 mod rmcp_client;
 mod streamable;
+mod web;
+mod web_browser;
