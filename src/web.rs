@@ -23,10 +23,18 @@ pub use site::Site;
 
 /// The page's routes, mounted inside the guarded scope (nothing here runs without a verified
 /// identity).
+///
+/// Only static patterns: a `{name}` segment makes actix-router compile a regex in every
+/// worker, about 670 KB each, which an idle server would carry for its whole life. The tool
+/// name is read from the path instead (`try_tool::tool_name`).
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/", web::get().to(page::show))
-        .route("/tools/{name}", web::get().to(try_tool::form))
-        .route("/tools/{name}", web::post().to(try_tool::run))
-        .route("/assets/{file}", web::get().to(assets::serve));
+        .route("/assets/page.css", web::get().to(assets::stylesheet))
+        .route("/assets/page.js", web::get().to(assets::script))
+        .service(
+            web::scope("/tools")
+                .route("", web::get().to(try_tool::no_tool))
+                .default_service(web::to(try_tool::dispatch)),
+        );
 }

@@ -3,8 +3,8 @@
 
 use std::sync::LazyLock;
 
+use actix_web::HttpResponse;
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
 use sha2::{Digest, Sha256};
 
 pub const STYLESHEET: &str = include_str!("assets/page.css");
@@ -27,13 +27,17 @@ pub fn script_url() -> String {
     format!("/assets/page.js?v={}", *VERSION)
 }
 
-/// `GET /assets/{file}`: the stylesheet or the script; anything else is 404.
-pub async fn serve(file: web::Path<String>) -> HttpResponse {
-    let (body, content_type) = match file.as_str() {
-        "page.css" => (STYLESHEET, "text/css; charset=utf-8"),
-        "page.js" => (SCRIPT, "text/javascript; charset=utf-8"),
-        _ => return super::respond::with_security_headers(HttpResponse::NotFound().finish()),
-    };
+/// `GET /assets/page.css`.
+pub async fn stylesheet() -> HttpResponse {
+    asset(STYLESHEET, "text/css; charset=utf-8")
+}
+
+/// `GET /assets/page.js`.
+pub async fn script() -> HttpResponse {
+    asset(SCRIPT, "text/javascript; charset=utf-8")
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> HttpResponse {
     // Nothing personal, but behind Access: only the browser may keep it.
     super::respond::with_security_headers(
         HttpResponse::Ok()

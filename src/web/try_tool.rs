@@ -24,11 +24,46 @@ const TOKEN_FIELD: &str = "csrf";
 /// The form field a write tool's confirmation step adds.
 const CONFIRM_FIELD: &str = "confirm";
 
-pub async fn form(
+/// `/tools/<name>`: the form (GET) or a call (POST); anything else is 404 or 405.
+pub async fn dispatch(
     site: web::Data<Site>,
     request: HttpRequest,
-    name: web::Path<String>,
+    body: web::Bytes,
 ) -> HttpResponse {
+    let Some(name) = tool_name(&request) else {
+        return not_found(&site, request.path());
+    };
+    match *request.method() {
+        actix_web::http::Method::GET => form(site, request, name).await,
+        actix_web::http::Method::POST => run(site, request, name, body).await,
+        _ => super::respond::with_security_headers(
+            HttpResponse::MethodNotAllowed()
+                .insert_header((actix_web::http::header::ALLOW, "GET, POST"))
+                .finish(),
+        ),
+    }
+}
+
+/// `/tools` without a name: no such tool.
+pub async fn no_tool(site: web::Data<Site>) -> HttpResponse {
+    not_found(&site, "")
+}
+
+/// The one path segment after `/tools/`, percent-decoded as actix-web decodes a `{name}`.
+fn tool_name(request: &HttpRequest) -> Option<String> {
+    let name = request.match_info().unprocessed().strip_prefix('/')?;
+    if name.is_empty() || name.contains('/') {
+        return None;
+    }
+    Some(
+        percent_encoding::percent_decode_str(name)
+            .decode_utf8()
+            .ok()?
+            .into_owned(),
+    )
+}
+
+async fn form(site: web::Data<Site>, request: HttpRequest, name: String) -> HttpResponse {
     let Some((identity, _)) = super::site::caller(&request) else {
         return super::respond::html(StatusCode::FORBIDDEN, String::new());
     };
@@ -40,10 +75,10 @@ pub async fn form(
     super::respond::html(StatusCode::OK, body.into_string())
 }
 
-pub async fn run(
+async fn run(
     site: web::Data<Site>,
     request: HttpRequest,
-    name: web::Path<String>,
+    name: String,
     body: web::Bytes,
 ) -> HttpResponse {
     let Some((identity, info)) = super::site::caller(&request) else {
