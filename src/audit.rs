@@ -121,11 +121,9 @@ impl Auditor {
         }
     }
 
-    /// Records one tool call; waits while the writer's queue is full.
-    pub async fn tool_call(&self, record: ToolCallRecord<'_>) {
-        let Some(writer) = &self.writer else {
-            return;
-        };
+    /// The event for one tool call, encoded; `None` when the trail goes nowhere.
+    pub fn tool_call_line(&self, record: &ToolCallRecord<'_>) -> Option<Vec<u8>> {
+        self.writer.as_ref()?;
         let arguments_sha256 = record.arguments.map(|arguments| {
             let canonical = serde_json::to_vec(arguments).unwrap_or_default();
             crate::hex::lower_hex(&Sha256::digest(&canonical))
@@ -137,7 +135,7 @@ impl Auditor {
         } else {
             None
         };
-        let line = encode(&Event {
+        encode(&Event {
             time: now(),
             target: AUDIT_TARGET,
             event: "tool_call",
@@ -156,9 +154,22 @@ impl Auditor {
             source: None,
             path: None,
             count: None,
-        });
-        if let Some(line) = line {
-            writer.write(line).await;
+        })
+    }
+
+    /// Writes the encoded event in `slot`, waiting while the writer's queue is full; a
+    /// caller dropped while it waits finds the event still in `slot`.
+    pub async fn write_from(&self, slot: &mut Option<Vec<u8>>) {
+        if let Some(writer) = &self.writer {
+            writer.write_from(slot).await;
+        }
+    }
+
+    /// Writes an encoded event without waiting (from `Drop`): a full queue hands it to a
+    /// task that waits for room.
+    pub fn write_detached(&self, line: Vec<u8>) {
+        if let Some(writer) = &self.writer {
+            writer.write_detached(line);
         }
     }
 

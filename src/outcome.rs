@@ -17,6 +17,10 @@ pub enum CallOutcome {
     RateLimited,
     /// No such tool, or one the caller may not see (the two answer alike).
     UnknownTool,
+    /// The caller stopped waiting before the call ended: its connection closed, or it sent
+    /// `notifications/cancelled`. Nobody is told a result; the upstream request, if one was
+    /// under way, was abandoned.
+    Cancelled,
 }
 
 impl CallOutcome {
@@ -26,6 +30,7 @@ impl CallOutcome {
             Self::ToolError => "tool_error",
             Self::RateLimited => "rate_limited",
             Self::UnknownTool => "unknown_tool",
+            Self::Cancelled => "cancelled",
         }
     }
 }

@@ -138,11 +138,15 @@ impl ServerHandler for McpHandler {
             request: &request_info,
             via: CallVia::Mcp,
         };
-        match self
-            .registry
-            .call(caller, &request.name, request.arguments)
-            .await
-        {
+        // In a stateful session rmcp cancels `context.ct` on `notifications/cancelled`;
+        // dropping the call abandons it, and the registry audits it as cancelled.
+        let called = tokio::select! {
+            called = self.registry.call(caller, &request.name, request.arguments) => called,
+            () = context.ct.cancelled() => {
+                return Err(ErrorData::internal_error("the request was cancelled", None));
+            }
+        };
+        match called {
             Ok(output) => Ok(output.into_call_tool_result().into()),
             Err(CallError::UnknownTool { name, closest }) => {
                 Err(unknown_tool_error(&name, closest.as_deref()))

@@ -2,9 +2,10 @@
 //! first event names the endpoint, `POST /message?sessionId=…` delivers client messages
 //! (answered 202), and responses travel back on the stream as `event: message`.
 //!
-//! A session is only its owner, a sender for its stream and a cancel token: no rmcp
-//! service, task or channel pair per session (those cost ~45 KB each when 1,000 sit open).
-//! Each posted request is answered by its own short task: `initialize` and `ping` here,
+//! A session is only its owner, a sender for its stream, a cancel token and the requests it
+//! has in flight: no rmcp service, task or channel pair per session (those cost ~45 KB each
+//! when 1,000 sit open). Each posted request is answered by its own short task, which
+//! `notifications/cancelled` (or the session's end) aborts: `initialize` and `ping` here,
 //! `tools/list` and `tools/call` by the fast lane's writer, with rmcp's answers for a peer
 //! before 2026-07-28; any other method is unknown, as rmcp would say for this server.
 //!
@@ -23,7 +24,8 @@ use futures::{Stream, StreamExt};
 use rand::RngCore;
 use rmcp::ErrorData;
 use rmcp::model::{
-    ClientJsonRpcMessage, ClientRequest, ErrorCode, InitializeResult, ProtocolVersion,
+    ClientJsonRpcMessage, ClientNotification, ClientRequest, ErrorCode, InitializeResult,
+    ProtocolVersion,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -51,11 +53,27 @@ struct Session {
     to_client: mpsc::Sender<String>,
     last_activity: Instant,
     cancel: CancellationToken,
+    /// Requests being answered, by JSON-RPC id (as JSON text, so `1` and `"1"` differ); at
+    /// most [`CHANNEL_DEPTH`], since each holds a place on the stream.
+    in_flight: HashMap<String, tokio::task::AbortHandle>,
 }
+
+impl Session {
+    /// Ends the session: its stream closes and the requests it has in flight are abandoned
+    /// (each tool call among them is audited as cancelled).
+    fn close(&mut self) {
+        self.cancel.cancel();
+        for (_, request) in self.in_flight.drain() {
+            request.abort();
+        }
+    }
+}
+
+type SessionTable = Arc<Mutex<HashMap<String, Session>>>;
 
 /// Open legacy SSE sessions of this process, each bound to the identity that opened it.
 pub struct SseSessions {
-    sessions: Mutex<HashMap<String, Session>>,
+    sessions: SessionTable,
     registry: Arc<ToolRegistry>,
     metrics: Arc<Metrics>,
     max_sessions: usize,
@@ -74,7 +92,7 @@ impl SseSessions {
         idle_timeout: Duration,
     ) -> Self {
         Self {
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Arc::new(Mutex::new(HashMap::new())),
             registry,
             metrics,
             max_sessions,
@@ -92,10 +110,7 @@ impl SseSessions {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        match self.sessions.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        lock_table(&self.sessions)
     }
 
     pub fn open_count(&self) -> usize {
@@ -103,8 +118,8 @@ impl SseSessions {
     }
 
     fn remove(&self, session_id: &str) {
-        if let Some(session) = self.lock().remove(session_id) {
-            session.cancel.cancel();
+        if let Some(mut session) = self.lock().remove(session_id) {
+            session.close();
             if let Some(relay) = &self.relay {
                 relay.forget(session_id);
             }
@@ -114,8 +129,8 @@ impl SseSessions {
     /// Closes every session (shutdown): their streams end cleanly instead of being cut.
     pub fn close_all(&self) {
         let mut sessions = self.lock();
-        for (session_id, session) in sessions.iter() {
-            session.cancel.cancel();
+        for (session_id, session) in sessions.iter_mut() {
+            session.close();
             if let Some(relay) = &self.relay {
                 relay.forget(session_id);
             }
@@ -133,46 +148,66 @@ impl SseSessions {
         request: RequestInfo,
         message: ClientJsonRpcMessage,
     ) -> Delivery {
-        let is_request = matches!(message, ClientJsonRpcMessage::Request(_));
-        let answer_slot = {
-            let mut open = self.lock();
-            let Some(session) = open.get_mut(session_id) else {
-                return Delivery::UnknownSession;
-            };
-            if !session.owner.is_same_caller(&identity) {
-                tracing::warn!(
-                    principal = identity.principal(),
-                    owner = session.owner.principal(),
-                    "refused a message for another identity's SSE session"
-                );
-                return Delivery::Forbidden;
+        let mut open = self.lock();
+        let Some(session) = open.get_mut(session_id) else {
+            return Delivery::UnknownSession;
+        };
+        if !session.owner.is_same_caller(&identity) {
+            tracing::warn!(
+                principal = identity.principal(),
+                owner = session.owner.principal(),
+                "refused a message for another identity's SSE session"
+            );
+            return Delivery::Forbidden;
+        }
+        session.last_activity = Instant::now();
+        let request_message = match message {
+            ClientJsonRpcMessage::Request(request_message) => request_message,
+            ClientJsonRpcMessage::Notification(notification) => {
+                if let ClientNotification::CancelledNotification(cancelled) =
+                    notification.notification
+                    && let Some(request_id) = cancelled.params.request_id
+                    && let Some(request) = session.in_flight.remove(&request_key(&request_id))
+                {
+                    // The answer's place on the stream goes with the task: nothing is sent
+                    // for a cancelled request, as the protocol asks.
+                    request.abort();
+                }
+                return Delivery::Accepted;
             }
-            session.last_activity = Instant::now();
-            if !is_request {
-                None
-            } else {
-                // The answer's place on the stream is taken now, or the POST is refused.
-                match session.to_client.clone().try_reserve_owned() {
-                    Ok(slot) => Some(slot),
-                    Err(mpsc::error::TrySendError::Full(_)) => return Delivery::Busy,
-                    Err(mpsc::error::TrySendError::Closed(_)) => {
-                        return Delivery::UnknownSession;
-                    }
+            // Responses (and errors) to nothing this server asked: no answer.
+            _ => return Delivery::Accepted,
+        };
+        // The answer's place on the stream is taken now, or the POST is refused.
+        let answer_slot = match session.to_client.clone().try_reserve_owned() {
+            Ok(slot) => slot,
+            Err(mpsc::error::TrySendError::Full(_)) => return Delivery::Busy,
+            Err(mpsc::error::TrySendError::Closed(_)) => return Delivery::UnknownSession,
+        };
+        let key = request_key(&request_message.id);
+        let registry = Arc::clone(&self.registry);
+        let table = Arc::clone(&self.sessions);
+        let owning_session = session_id.to_owned();
+        let answering = tokio::spawn({
+            let key = key.clone();
+            async move {
+                let answer = answer_request(&registry, &identity, &request, request_message).await;
+                // A closed stream drops the answer: nobody is left to tell.
+                answer_slot.send(answer);
+                let task = tokio::task::id();
+                if let Some(session) = lock_table(&table).get_mut(&owning_session)
+                    && session
+                        .in_flight
+                        .get(&key)
+                        .is_some_and(|entry| entry.id() == task)
+                {
+                    session.in_flight.remove(&key);
                 }
             }
-        };
-        // Notifications (initialized, cancelled, progress) and responses need no answer.
-        let (ClientJsonRpcMessage::Request(request_message), Some(answer_slot)) =
-            (message, answer_slot)
-        else {
-            return Delivery::Accepted;
-        };
-        let registry = Arc::clone(&self.registry);
-        tokio::spawn(async move {
-            let answer = answer_request(&registry, &identity, &request, request_message).await;
-            // A closed stream drops the answer: nobody is left to tell.
-            answer_slot.send(answer);
         });
+        // Still under the table's lock, so the task cannot finish (and look for its entry)
+        // before the entry is there. A reused id leaves the earlier request uncancellable.
+        session.in_flight.insert(key, answering.abort_handle());
         Delivery::Accepted
     }
 
@@ -184,7 +219,7 @@ impl SseSessions {
         sessions.retain(|session_id, session| {
             let alive = now.duration_since(session.last_activity) < self.idle_timeout;
             if !alive {
-                session.cancel.cancel();
+                session.close();
                 // Other replicas must stop relaying to it now, not when its record expires.
                 if let Some(relay) = &self.relay {
                     relay.forget(session_id);
@@ -236,6 +271,17 @@ impl LocalSessions for SseSessions {
     fn session_ids(&self) -> Vec<String> {
         self.lock().keys().cloned().collect()
     }
+}
+
+fn lock_table(table: &SessionTable) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+    table
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A JSON-RPC id as a key: its JSON text, so the number 1 and the string "1" stay apart.
+fn request_key(id: &rmcp::model::RequestId) -> String {
+    serde_json::to_string(id).unwrap_or_default()
 }
 
 fn new_session_id() -> String {
@@ -301,6 +347,7 @@ pub async fn open_stream(request: HttpRequest, sessions: web::Data<SseSessions>)
                 to_client,
                 last_activity: Instant::now(),
                 cancel: cancel.clone(),
+                in_flight: HashMap::new(),
             },
         );
     }
@@ -587,6 +634,7 @@ mod tests {
                 to_client,
                 last_activity: Instant::now(),
                 cancel: CancellationToken::new(),
+                in_flight: HashMap::new(),
             },
         );
         let session_id = "s".repeat(SESSION_ID_LEN);

@@ -111,30 +111,30 @@ pub struct ToolRegistry {
 const MAX_RENDERED_LISTS: usize = 256;
 
 /// One dispatched call, with what the audit trail and the metrics record about it.
-struct Dispatched {
+struct Dispatched<'a> {
     result: Result<ToolOutput, CallError>,
     outcome: CallOutcome,
     /// The tool the call reached: `call_tool`'s target in dynamic mode, else the name called.
-    tool: String,
-    arguments: Option<JsonObject>,
+    tool: &'a str,
+    arguments: Option<&'a JsonObject>,
     upstream: Option<UpstreamTrace>,
 }
 
-impl Dispatched {
-    fn answered(tool: &str, arguments: Option<JsonObject>, result: CallToolResult) -> Self {
+impl<'a> Dispatched<'a> {
+    fn answered(tool: &'a str, arguments: Option<&'a JsonObject>, result: CallToolResult) -> Self {
         let result = ToolOutput::Built(result);
         Self {
             outcome: result.outcome(),
             result: Ok(result),
-            tool: tool.to_owned(),
+            tool,
             arguments,
             upstream: None,
         }
     }
 
     fn refused(
-        tool: &str,
-        arguments: Option<JsonObject>,
+        tool: &'a str,
+        arguments: Option<&'a JsonObject>,
         result: CallToolResult,
         outcome: CallOutcome,
     ) -> Self {
@@ -144,24 +144,24 @@ impl Dispatched {
         }
     }
 
-    fn unknown(tool: &str, arguments: Option<JsonObject>, closest: Option<String>) -> Self {
+    fn unknown(tool: &'a str, arguments: Option<&'a JsonObject>, closest: Option<String>) -> Self {
         Self {
             result: Err(CallError::UnknownTool {
                 name: tool.to_owned(),
                 closest,
             }),
             outcome: CallOutcome::UnknownTool,
-            tool: tool.to_owned(),
+            tool,
             arguments,
             upstream: None,
         }
     }
 
-    fn from_api(tool: &str, arguments: Option<JsonObject>, call: ApiCall) -> Self {
+    fn from_api(tool: &'a str, arguments: Option<&'a JsonObject>, call: ApiCall) -> Self {
         Self {
             result: Ok(call.result),
             outcome: call.outcome,
-            tool: tool.to_owned(),
+            tool,
             arguments,
             upstream: call.upstream,
         }
@@ -365,6 +365,8 @@ impl ToolRegistry {
     }
 
     /// Calls the tool `name` for `caller`, then writes the call's one audit event and counts it.
+    /// A call whose future is dropped before it ends (the client went away, or cancelled it)
+    /// is audited and counted as `cancelled`.
     pub async fn call(
         &self,
         caller: Caller<'_>,
@@ -378,21 +380,33 @@ impl ToolRegistry {
             principal = caller.identity.principal(),
         );
         async {
-            let started = Instant::now();
-            let dispatched = self.dispatch(caller.identity, name, arguments).await;
-            self.record(&caller, &dispatched, started.elapsed()).await;
+            let mut audit = AuditOnDrop {
+                registry: self,
+                caller: &caller,
+                tool: name,
+                arguments: arguments.as_ref(),
+                started: Instant::now(),
+                running: true,
+                unwritten: None,
+            };
+            let dispatched = self
+                .dispatch(caller.identity, name, arguments.as_ref())
+                .await;
+            audit.running = false;
+            audit.unwritten = self.record(&caller, &dispatched, audit.started.elapsed());
+            self.auditor.write_from(&mut audit.unwritten).await;
             dispatched.result
         }
         .instrument(span)
         .await
     }
 
-    async fn dispatch(
+    async fn dispatch<'a>(
         &self,
         identity: &Identity,
-        name: &str,
-        arguments: Option<JsonObject>,
-    ) -> Dispatched {
+        name: &'a str,
+        arguments: Option<&'a JsonObject>,
+    ) -> Dispatched<'a> {
         if let Err(limited) = self.limits.check_identity(&identity_key(identity)).await {
             self.metrics.record_rate_limited(limited.limit);
             let refusal = tool_error(limited.message());
@@ -420,7 +434,7 @@ impl ToolRegistry {
             },
             (ToolsMode::Dynamic, SEARCH_TOOLS) => {
                 let empty = JsonObject::new();
-                let given = arguments.as_ref().unwrap_or(&empty);
+                let given = arguments.unwrap_or(&empty);
                 let visible = api
                     .catalog()
                     .tools()
@@ -431,9 +445,8 @@ impl ToolRegistry {
                 Dispatched::answered(name, arguments, answer)
             }
             (ToolsMode::Dynamic, DESCRIBE_TOOL) => {
-                let target_name = arguments
-                    .as_ref()
-                    .map_or("", |arguments| string_argument(arguments, "name"));
+                let target_name =
+                    arguments.map_or("", |arguments| string_argument(arguments, "name"));
                 match permitted(target_name) {
                     Some(target) => {
                         Dispatched::answered(name, arguments, dynamic::describe(target.tool))
@@ -445,17 +458,16 @@ impl ToolRegistry {
                 }
             }
             (ToolsMode::Dynamic, CALL_TOOL) => {
-                let arguments = arguments.unwrap_or_default();
-                let target_name = string_argument(&arguments, "name");
-                let inner = match arguments.get("arguments") {
+                let target_name =
+                    arguments.map_or("", |arguments| string_argument(arguments, "name"));
+                let inner = match arguments.and_then(|arguments| arguments.get("arguments")) {
                     None | Some(Value::Null) => None,
-                    Some(Value::Object(map)) => Some(map.clone()),
+                    Some(Value::Object(map)) => Some(map),
                     Some(_) => {
                         let refusal = tool_error("call_tool: \"arguments\" must be an object");
-                        let tool = target_name.to_owned();
                         return Dispatched::refused(
-                            &tool,
-                            Some(arguments),
+                            target_name,
+                            arguments,
                             refusal,
                             CallOutcome::ToolError,
                         );
@@ -476,47 +488,67 @@ impl ToolRegistry {
         }
     }
 
-    async fn call_api(
+    async fn call_api<'a>(
         &self,
         api: &ApiTools,
         target: ApiToolRef<'_>,
-        name: &str,
-        arguments: Option<JsonObject>,
-    ) -> Dispatched {
+        name: &'a str,
+        arguments: Option<&'a JsonObject>,
+    ) -> Dispatched<'a> {
         let call = api
-            .call(target, arguments.as_ref(), &self.limits, &self.metrics)
+            .call(target, arguments, &self.limits, &self.metrics)
             .await;
         Dispatched::from_api(name, arguments, call)
     }
 
-    /// The call's audit event, its metrics and, for a refusal, a log line.
-    async fn record(&self, caller: &Caller<'_>, dispatched: &Dispatched, elapsed: Duration) {
-        self.auditor
-            .tool_call(ToolCallRecord {
-                request_id: &caller.request.request_id,
-                cf_ray: caller.request.cf_ray.as_deref(),
-                principal: caller.identity.principal(),
-                sub: &caller.identity.sub,
-                tool: &dispatched.tool,
-                arguments: dispatched.arguments.as_ref(),
-                upstream: dispatched.upstream.as_ref(),
-                via: caller.via.audit_label(),
-                duration: elapsed,
-                outcome: dispatched.outcome,
-            })
-            .await;
-        self.metrics.record_mcp_request(
-            "tools/call",
-            self.metric_label(&dispatched.tool),
+    /// Counts the call (and logs a refusal); returns its audit event, encoded, to be written.
+    fn record(
+        &self,
+        caller: &Caller<'_>,
+        dispatched: &Dispatched<'_>,
+        elapsed: Duration,
+    ) -> Option<Vec<u8>> {
+        self.record_outcome(
+            caller,
+            dispatched.tool,
+            dispatched.arguments,
+            dispatched.upstream.as_ref(),
             dispatched.outcome,
             elapsed,
-        );
-        if matches!(
-            dispatched.outcome,
-            CallOutcome::UnknownTool | CallOutcome::RateLimited
-        ) {
-            tracing::info!(outcome = dispatched.outcome.as_str(), "tool call refused");
+        )
+    }
+
+    fn record_outcome(
+        &self,
+        caller: &Caller<'_>,
+        tool: &str,
+        arguments: Option<&JsonObject>,
+        upstream: Option<&UpstreamTrace>,
+        outcome: CallOutcome,
+        elapsed: Duration,
+    ) -> Option<Vec<u8>> {
+        let line = self.auditor.tool_call_line(&ToolCallRecord {
+            request_id: &caller.request.request_id,
+            cf_ray: caller.request.cf_ray.as_deref(),
+            principal: caller.identity.principal(),
+            sub: &caller.identity.sub,
+            tool,
+            arguments,
+            upstream,
+            via: caller.via.audit_label(),
+            duration: elapsed,
+            outcome,
+        });
+        self.metrics
+            .record_mcp_request("tools/call", self.metric_label(tool), outcome, elapsed);
+        match outcome {
+            CallOutcome::UnknownTool | CallOutcome::RateLimited => {
+                tracing::info!(outcome = outcome.as_str(), "tool call refused");
+            }
+            CallOutcome::Cancelled => tracing::info!("tool call cancelled by its caller"),
+            CallOutcome::Ok | CallOutcome::ToolError => {}
         }
+        line
     }
 
     /// The listed tool (for this identity) whose name `name` most likely misspells: within a
@@ -545,6 +577,37 @@ impl ToolRegistry {
                 .as_ref()
                 .is_some_and(|api| api.catalog().index_of(tool).is_some());
         if known { tool } else { UNKNOWN_TOOL_LABEL }
+    }
+}
+
+/// Keeps a call's promise of exactly one audit event when its future is dropped early: while
+/// the call runs, a drop records it as cancelled; once its event is encoded, a drop hands the
+/// event still waiting for room in the writer's queue to the writer without waiting.
+struct AuditOnDrop<'a> {
+    registry: &'a ToolRegistry,
+    caller: &'a Caller<'a>,
+    tool: &'a str,
+    arguments: Option<&'a JsonObject>,
+    started: Instant,
+    running: bool,
+    unwritten: Option<Vec<u8>>,
+}
+
+impl Drop for AuditOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.running {
+            self.unwritten = self.registry.record_outcome(
+                self.caller,
+                self.tool,
+                self.arguments,
+                None,
+                CallOutcome::Cancelled,
+                self.started.elapsed(),
+            );
+        }
+        if let Some(line) = self.unwritten.take() {
+            self.registry.auditor.write_detached(line);
+        }
     }
 }
 

@@ -10,12 +10,12 @@ use crate::helpers::{TestApp, spawn_app};
 use crate::issuer::TokenBuilder;
 
 /// An open `/sse` stream and the endpoint it announced.
-struct SseSession {
-    endpoint: String,
+pub(crate) struct SseSession {
+    pub(crate) endpoint: String,
     events: futures::stream::BoxStream<'static, (String, String)>,
 }
 
-async fn open(app: &TestApp, token: &str) -> SseSession {
+pub(crate) async fn open(app: &TestApp, token: &str) -> SseSession {
     let response = app
         .http
         .get(format!("{}/sse", app.address))
@@ -77,7 +77,12 @@ pub(crate) fn parse_events(
 }
 
 impl SseSession {
-    async fn post(&self, app: &TestApp, token: &str, message: Value) -> reqwest::Response {
+    pub(crate) async fn post(
+        &self,
+        app: &TestApp,
+        token: &str,
+        message: Value,
+    ) -> reqwest::Response {
         app.http
             .post(&self.endpoint)
             .header("Cf-Access-Jwt-Assertion", token)
@@ -87,7 +92,7 @@ impl SseSession {
             .unwrap()
     }
 
-    async fn next_message(&mut self) -> Value {
+    pub(crate) async fn next_message(&mut self) -> Value {
         let (kind, data) = tokio::time::timeout(Duration::from_secs(10), self.events.next())
             .await
             .expect("a message within 10 s")
@@ -96,7 +101,7 @@ impl SseSession {
         serde_json::from_str(&data).unwrap()
     }
 
-    async fn initialize(&mut self, app: &TestApp, token: &str) {
+    pub(crate) async fn initialize(&mut self, app: &TestApp, token: &str) {
         let accepted = self
             .post(
                 app,

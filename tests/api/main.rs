@@ -12,6 +12,7 @@ mod access;
 mod api_tools;
 #[path = "../support/browser.rs"]
 mod browser_tools;
+mod cancellation;
 mod cluster;
 mod doctor;
 mod fake_upstream;

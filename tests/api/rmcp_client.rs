@@ -16,7 +16,7 @@ use crate::fake_upstream::Scripted;
 use crate::issuer::TokenBuilder;
 
 /// A transport that sends `Cf-Access-Jwt-Assertion: <token>` on every request it makes.
-fn transport_with_access_header(
+pub(crate) fn transport_with_access_header(
     url: String,
     token: &str,
 ) -> StreamableHttpClientTransport<reqwest::Client> {
