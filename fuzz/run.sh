@@ -13,7 +13,7 @@ seconds=${1:-30}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(access_header jsonrpc tool_request openapi_catalog)
+  targets=(access_header jsonrpc tool_request openapi_catalog upstream_answer)
 fi
 
 # One sanitizer build serves every target.

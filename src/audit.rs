@@ -1,6 +1,6 @@
 //! The audit trail: one JSON event per tool call and per denied request, to stdout and
-//! optionally appended to a file, written by one writer thread (`audit/writer.rs`) that
-//! flushes whenever its queue runs empty. Tokens and the upstream credential never appear;
+//! optionally appended to a file, written in batches by one writer thread (`audit/writer.rs`),
+//! at most a few milliseconds after the event. Tokens and the upstream credential never appear;
 //! arguments appear as a SHA-256 digest unless configured otherwise.
 
 mod denials;

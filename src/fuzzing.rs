@@ -2,7 +2,8 @@
 //!
 //! Thin wrappers over private functions, so each target drives exactly the code production runs: the JSON-RPC
 //! guard, the fast-lane planner and the legacy SSE message parse; argument validation, request building and the
-//! upstream client's request assembly; OpenAPI parsing and catalog building. The Access target needs nothing
+//! upstream client's request assembly; an upstream answer turned into a tool result; OpenAPI parsing and catalog
+//! building. The Access target needs nothing
 //! here: the verifier, the key cache and the dev issuer are already exported for the tests and the benchmark.
 
 use std::sync::Arc;
@@ -215,4 +216,25 @@ impl ToolRequestHarness {
             built,
         })
     }
+}
+
+/// A JSON upstream answer with `body`, turned into the `tools/call` result as the fast lane writes it and as rmcp
+/// sends it (before 2026-07-28), both parsed back; `None` when the fast lane's bytes are not JSON at all.
+pub fn upstream_answer_both_ways(body: &[u8]) -> Option<(Value, Value)> {
+    let response = crate::upstream::UpstreamResponse {
+        status: 200,
+        content_type: Some("application/json".to_owned()),
+        www_authenticate: None,
+        retry_after: None,
+        body: bytes::Bytes::copy_from_slice(body),
+        truncated: false,
+    };
+    let output = crate::tools::from_response(response, usize::MAX);
+    let mut written = Vec::new();
+    output.write_legacy_result(&mut written).ok()?;
+    let fast_lane = serde_json::from_slice(&written).ok()?;
+    let mut result = rmcp::model::ServerResult::CallToolResult(output.into_call_tool_result());
+    result.strip_result_type_for_legacy_peer();
+    result.strip_non_object_output_for_legacy_peer();
+    Some((fast_lane, serde_json::to_value(result).ok()?))
 }

@@ -28,6 +28,7 @@ pub use policy::{AccessExplanation, Policy};
 pub use registry::{CallError, CallVia, Caller, RegistryServices, ToolRegistry, ToolView};
 pub(crate) use request::build_request;
 pub use result::ToolOutput;
+pub(crate) use result::from_response;
 pub use whoami::WHOAMI;
 
 use crate::config::Settings;

@@ -24,10 +24,11 @@ pub enum ToolOutput {
     UpstreamJson(UpstreamJson),
 }
 
-/// Compact, syntactically valid JSON from the upstream.
+/// Compact, syntactically valid JSON from the upstream (UTF-8 checked): the upstream's own
+/// bytes when it sent them compact, else a compacted copy.
 #[derive(Debug, Clone)]
 pub struct UpstreamJson {
-    compact: String,
+    compact: bytes::Bytes,
     /// Only an object may be `structuredContent` (before protocol 2026-07-28).
     is_object: bool,
 }
@@ -47,9 +48,10 @@ impl ToolOutput {
             Self::UpstreamJson(json) => {
                 let structured = json
                     .is_object
-                    .then(|| serde_json::from_str::<Value>(&json.compact).ok())
+                    .then(|| serde_json::from_slice::<Value>(&json.compact).ok())
                     .flatten();
-                let mut result = CallToolResult::success(vec![ContentBlock::text(json.compact)]);
+                let text = String::from_utf8_lossy(&json.compact).into_owned();
+                let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
                 result.structured_content = structured;
                 result
             }
@@ -68,11 +70,11 @@ impl ToolOutput {
             }
             Self::UpstreamJson(json) => {
                 out.extend_from_slice(br#"{"content":[{"type":"text","text":"#);
-                serde_json::to_writer(&mut *out, &json.compact)?;
+                write_compact_json_as_string(&json.compact, out);
                 out.extend_from_slice(b"}]");
                 if json.is_object {
                     out.extend_from_slice(br#","structuredContent":"#);
-                    out.extend_from_slice(json.compact.as_bytes());
+                    out.extend_from_slice(&json.compact);
                 }
                 out.extend_from_slice(br#","isError":false}"#);
                 Ok(())
@@ -124,9 +126,16 @@ pub fn from_response(response: UpstreamResponse, max_response: usize) -> ToolOut
         && std::str::from_utf8(&response.body).is_ok()
         && serde_json::from_slice::<IgnoredAny>(&response.body).is_ok()
     {
-        let compact = compact_json(&response.body);
-        // structuredContent must be an object; arrays and scalars travel as text only.
-        let is_object = compact.starts_with('{');
+        let scan = compacted_json(&response.body);
+        let compact = match scan.compacted {
+            Some(compacted) => bytes::Bytes::from(compacted),
+            None => response.body,
+        };
+        // structuredContent must be an object; arrays and scalars travel as text only. A
+        // number beyond f64 (`1e400`) is valid JSON that serde_json, and rmcp with it, will not
+        // read as a value: such an answer, too, travels as text only.
+        let is_object = compact.first() == Some(&b'{')
+            && (!scan.may_overflow_f64 || serde_json::from_slice::<IgnoredValue>(&compact).is_ok());
         return ToolOutput::UpstreamJson(UpstreamJson { compact, is_object });
     }
     ToolOutput::Built(CallToolResult::success(vec![ContentBlock::text(
@@ -138,28 +147,100 @@ pub fn from_error(error: &UpstreamError) -> CallToolResult {
     tool_error(error.to_string())
 }
 
-/// Valid JSON text with the whitespace between tokens removed; strings are untouched.
-fn compact_json(json: &[u8]) -> String {
-    let mut compact = Vec::with_capacity(json.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    for &byte in json {
-        if in_string {
-            compact.push(byte);
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
+/// Parses any JSON value, numbers included (which `IgnoredAny` skips unread), keeping nothing.
+struct IgnoredValue;
+
+impl<'de> serde::Deserialize<'de> for IgnoredValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Value is the reference for what rmcp accepts; it is only built for the rare answer
+        // with an exponent or a very long number.
+        Value::deserialize(deserializer).map(|_| Self)
+    }
+}
+
+/// What one pass over valid JSON text found.
+struct Scan {
+    /// The text with the whitespace between tokens removed (strings untouched), or `None`
+    /// when there was none to remove.
+    compacted: Option<Vec<u8>>,
+    /// A number with an exponent or of 300 digits or more: it may not fit an f64.
+    may_overflow_f64: bool,
+}
+
+/// Compacts valid JSON text in one pass. Copies runs between whitespace rather than bytes,
+/// and skips over strings with `memchr`: most of an answer is inside strings.
+fn compacted_json(json: &[u8]) -> Scan {
+    const LONGEST_SAFE_NUMBER: usize = 300;
+    let mut compacted: Option<Vec<u8>> = None;
+    let mut may_overflow_f64 = false;
+    let mut digits = 0;
+    let mut run_start = 0;
+    let mut at = 0;
+    while let Some(&byte) = json.get(at) {
+        if byte.is_ascii_digit() {
+            digits += 1;
+            may_overflow_f64 |= digits >= LONGEST_SAFE_NUMBER;
+            at += 1;
+            continue;
+        }
+        // `e` after a digit is an exponent; in `true` and `false` it follows a letter.
+        may_overflow_f64 |= matches!(byte, b'e' | b'E') && digits > 0;
+        digits = 0;
+        match byte {
+            b'"' => at = after_string(json, at + 1),
+            b' ' | b'\n' | b'\r' | b'\t' => {
+                let out = compacted.get_or_insert_with(|| Vec::with_capacity(json.len()));
+                out.extend_from_slice(json.get(run_start..at).unwrap_or_default());
+                at += 1;
+                while matches!(json.get(at), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+                    at += 1;
+                }
+                run_start = at;
             }
-        } else if !matches!(byte, b' ' | b'\n' | b'\r' | b'\t') {
-            in_string = byte == b'"';
-            compact.push(byte);
+            _ => at += 1,
         }
     }
-    String::from_utf8(compact)
-        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+    if let Some(out) = &mut compacted {
+        out.extend_from_slice(json.get(run_start..).unwrap_or_default());
+    }
+    Scan {
+        compacted,
+        may_overflow_f64,
+    }
+}
+
+/// The index just past the string whose contents start at `at` (past its closing quote).
+fn after_string(json: &[u8], mut at: usize) -> usize {
+    loop {
+        let rest = json.get(at..).unwrap_or_default();
+        match memchr::memchr2(b'"', b'\\', rest) {
+            Some(offset) if rest.get(offset) == Some(&b'\\') => at += offset + 2,
+            Some(offset) => return at + offset + 1,
+            None => return json.len(),
+        }
+    }
+}
+
+/// Writes compact, valid JSON text as a JSON string, byte for byte what `serde_json` writes
+/// for it: outside strings compact JSON has no whitespace, and inside them JSON allows no
+/// raw control characters, so `"` and `\` are the only bytes to escape.
+fn write_compact_json_as_string(compact: &[u8], out: &mut Vec<u8>) {
+    out.reserve(compact.len() + compact.len() / 8 + 2);
+    out.push(b'"');
+    let mut rest = compact;
+    while let Some(offset) = memchr::memchr2(b'"', b'\\', rest) {
+        let (run, from_special) = rest.split_at(offset);
+        out.extend_from_slice(run);
+        if let Some((&special, after)) = from_special.split_first() {
+            out.push(b'\\');
+            out.push(special);
+            rest = after;
+        } else {
+            rest = &[];
+        }
+    }
+    out.extend_from_slice(rest);
+    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -245,14 +326,75 @@ mod tests {
             "list": [ 1, 2 ]
         }"#;
 
-        let compact = compact_json(pretty);
+        let compact = compacted_json(pretty).compacted.unwrap();
 
         assert_eq!(
-            compact,
+            std::str::from_utf8(&compact).unwrap(),
             r#"{"name":"a b","quote":"say \"hi\" \\","list":[1,2]}"#
         );
-        let reparsed: Value = serde_json::from_str(&compact).unwrap();
+        let reparsed: Value = serde_json::from_slice(&compact).unwrap();
         let original: Value = serde_json::from_slice(pretty).unwrap();
         assert_eq!(reparsed, original);
+    }
+
+    #[test]
+    fn passes_an_already_compact_answer_through_without_a_copy() {
+        let body = br#"{"name":"a b","list":[1,2],"end":"\\"}"#;
+        let response = ok_response("application/json", std::str::from_utf8(body).unwrap());
+        let sent = response.body.as_ptr();
+
+        let output = from_response(response, 1 << 20);
+
+        assert!(compacted_json(body).compacted.is_none());
+        let ToolOutput::UpstreamJson(json) = output else {
+            panic!("not passed through: {output:?}");
+        };
+        assert_eq!(json.compact.as_ptr(), sent, "the body was copied");
+    }
+
+    #[test]
+    fn escapes_compact_json_exactly_as_serde_json_does() {
+        let documents = [
+            r#"{"a":"plain"}"#,
+            r#"{"quote":"say \"hi\"","slash":"a\/b","backslash":"c:\\d"}"#,
+            r#"{"controls":"\n\t\r\b\f\u0001\u001f","unicode":"é ✓ 😀 \u00e9"}"#,
+            r#"[1,-2.5e10,true,false,null,"",{},[]]"#,
+            r#""just a string with a \" and a \\""#,
+            "{\"raw\":\"é✓😀\u{7f}\"}",
+            "",
+        ];
+        for document in documents {
+            let mut written = Vec::new();
+
+            write_compact_json_as_string(document.as_bytes(), &mut written);
+
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                serde_json::to_string(document).unwrap(),
+                "{document}"
+            );
+        }
+    }
+
+    #[test]
+    fn writes_numbers_beyond_f64_and_repeated_keys_as_rmcp_would() {
+        let very_long = format!(r#"{{"long": 1{}}}"#, "0".repeat(400));
+        for body in [
+            r#"{"huge": 1e400}"#,
+            r#"{"huge": -2.5E+999, "ok": true, "no": false}"#,
+            r#"{"fine": 1e10, "flag": true}"#,
+            &very_long,
+            r#"{"a": 1, "a": 2}"#,
+            r#"{"big": 123456789012345678901234567890}"#,
+        ] {
+            let output = from_response(ok_response("application/json", body), 1 << 20);
+
+            let mut written = Vec::new();
+            output.write_legacy_result(&mut written).unwrap();
+            let fast_lane: Value = serde_json::from_slice(&written)
+                .unwrap_or_else(|error| panic!("{body}: {error}: {}", String::from_utf8_lossy(&written)));
+
+            assert_eq!(fast_lane, as_rmcp_sends_it(output), "{body}");
+        }
     }
 }
