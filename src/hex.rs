@@ -1,13 +1,13 @@
 //! Lower-case hexadecimal text for digests, key ids and session ids.
 
-use std::fmt::Write as _;
-
 /// `bytes` as lower-case hex, two characters per byte.
 pub fn lower_hex(bytes: &[u8]) -> String {
     let mut text = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
-        // Writing to a String cannot fail.
-        let _ = write!(text, "{byte:02x}");
+        for nibble in [byte >> 4, byte & 0x0f] {
+            // A nibble is always a base-16 digit.
+            text.extend(char::from_digit(u32::from(nibble), 16));
+        }
     }
     text
 }

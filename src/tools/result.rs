@@ -391,8 +391,9 @@ mod tests {
 
             let mut written = Vec::new();
             output.write_legacy_result(&mut written).unwrap();
-            let fast_lane: Value = serde_json::from_slice(&written)
-                .unwrap_or_else(|error| panic!("{body}: {error}: {}", String::from_utf8_lossy(&written)));
+            let fast_lane: Value = serde_json::from_slice(&written).unwrap_or_else(|error| {
+                panic!("{body}: {error}: {}", String::from_utf8_lossy(&written))
+            });
 
             assert_eq!(fast_lane, as_rmcp_sends_it(output), "{body}");
         }

@@ -1,7 +1,9 @@
-//! The one pooled client for the internal API: the credential from configuration only,
-//! bounded concurrency, capped response bodies, and retries that respect the method.
+//! The client for the internal API: the credential from configuration only, bounded
+//! concurrency, capped response bodies, retries that respect the method, and a connection
+//! pool per worker thread.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -45,7 +47,7 @@ pub enum UpstreamError {
 }
 
 pub struct UpstreamClient {
-    http: reqwest::Client,
+    http: PerThreadClients,
     base_url: String,
     /// Configured headers (credential last), applied after the tool's own headers so
     /// nothing an argument carries can replace them.
@@ -71,17 +73,7 @@ impl UpstreamClient {
         options: UpstreamClientOptions,
         metrics: Arc<Metrics>,
     ) -> Result<Self, UpstreamError> {
-        let http = reqwest::Client::builder()
-            .timeout(options.timeout)
-            .connect_timeout(options.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(options.max_concurrency)
-            .tcp_nodelay(true)
-            // A redirect could carry the credential to another host.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("tunnelgate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| UpstreamError::InvalidRequest(error.to_string()))?;
+        let http = PerThreadClients::new(&options)?;
         let mut fixed_headers = HeaderMap::new();
         for (name, value) in options.headers {
             fixed_headers.insert(name, value);
@@ -201,6 +193,7 @@ impl UpstreamClient {
         }
         let mut builder = self
             .http
+            .for_this_thread()
             .request(request.method.clone(), &url)
             .headers(headers);
         if let Some(body) = &request.body {
@@ -227,25 +220,47 @@ impl UpstreamClient {
         let content_type = header("content-type");
         let www_authenticate = header("www-authenticate");
         let retry_after = header("retry-after").and_then(|value| value.trim().parse::<u64>().ok());
-        let mut body = Vec::new();
+        let expected_len = response.content_length().unwrap_or_default();
+        // A body that arrives in one chunk (most small answers) is kept as that chunk; one
+        // in several is gathered into a buffer sized from Content-Length.
+        let mut first: Option<Bytes> = None;
+        let mut gathered: Vec<u8> = Vec::new();
         let mut truncated = false;
         let mut chunks = response.bytes_stream();
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(|error| self.classify(error))?;
-            let room = self.max_response.saturating_sub(body.len());
-            if chunk.len() > room {
-                body.extend_from_slice(chunk.get(..room).unwrap_or_default());
+            let received = first.as_ref().map_or(0, Bytes::len) + gathered.len();
+            let room = self.max_response.saturating_sub(received);
+            let (chunk, cut) = if chunk.len() > room {
+                (chunk.slice(..room), true)
+            } else {
+                (chunk, false)
+            };
+            match first.take() {
+                None if gathered.is_empty() => first = Some(chunk),
+                earlier => {
+                    if let Some(earlier) = earlier {
+                        let capacity = usize::try_from(expected_len)
+                            .unwrap_or(usize::MAX)
+                            .clamp(earlier.len() + chunk.len(), self.max_response);
+                        gathered.reserve(capacity);
+                        gathered.extend_from_slice(&earlier);
+                    }
+                    gathered.extend_from_slice(&chunk);
+                }
+            }
+            if cut {
                 truncated = true;
                 break;
             }
-            body.extend_from_slice(&chunk);
         }
+        let body = first.unwrap_or_else(|| Bytes::from(gathered));
         Ok(UpstreamResponse {
             status,
             content_type,
             www_authenticate,
             retry_after,
-            body: Bytes::from(body),
+            body,
             truncated,
         })
     }
@@ -263,6 +278,77 @@ impl UpstreamClient {
     }
 }
 
+/// One `reqwest::Client` (and so one connection pool) per thread that calls the upstream,
+/// built on its first call. A pooled connection is driven by a task on the runtime that
+/// opened it; with one pool shared by the actix workers, a call on one worker often rides a
+/// connection driven by the other, and every exchange then wakes a second thread.
+struct PerThreadClients {
+    /// Slot 0, built at start-up so a configuration the HTTP stack refuses fails early.
+    first: reqwest::Client,
+    /// One slot per core (the actix worker count); threads beyond that share slots.
+    others: Vec<OnceLock<reqwest::Client>>,
+    settings: ClientSettings,
+}
+
+struct ClientSettings {
+    timeout: Duration,
+    connect_timeout: Duration,
+    max_idle_per_host: usize,
+}
+
+impl ClientSettings {
+    fn build(&self) -> reqwest::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(self.max_idle_per_host)
+            .tcp_nodelay(true)
+            // A redirect could carry the credential to another host.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("tunnelgate/", env!("CARGO_PKG_VERSION")))
+            .build()
+    }
+}
+
+/// Hands each thread the next client slot, round robin.
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static THREAD_SLOT: usize = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
+}
+
+impl PerThreadClients {
+    fn new(options: &UpstreamClientOptions) -> Result<Self, UpstreamError> {
+        let slots = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let settings = ClientSettings {
+            timeout: options.timeout,
+            connect_timeout: options.connect_timeout,
+            max_idle_per_host: options.max_concurrency,
+        };
+        let first = settings
+            .build()
+            .map_err(|error| UpstreamError::InvalidRequest(error.to_string()))?;
+        Ok(Self {
+            first,
+            others: (1..slots).map(|_| OnceLock::new()).collect(),
+            settings,
+        })
+    }
+
+    fn for_this_thread(&self) -> &reqwest::Client {
+        let slot = THREAD_SLOT.with(|slot| *slot) % (self.others.len() + 1);
+        match slot.checked_sub(1).and_then(|index| self.others.get(index)) {
+            // The settings built `first` already; should a later build fail all the same,
+            // the thread shares `first` rather than fail its calls.
+            Some(lazy) => {
+                lazy.get_or_init(|| self.settings.build().unwrap_or_else(|_| self.first.clone()))
+            }
+            None => &self.first,
+        }
+    }
+}
+
 fn backoff(attempt: u32) -> Duration {
     let base = TRANSIENT_BACKOFF * 2u32.saturating_pow(attempt.saturating_sub(1));
     base + Duration::from_millis(rand::rng().random_range(0..100))
@@ -275,5 +361,89 @@ fn status_class(status: u16) -> &'static str {
         300..=399 => "3xx",
         400..=499 => "4xx",
         _ => "5xx",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// Serves one HTTP/1.1 answer whose body goes out as these chunks, a moment apart.
+    async fn serve_chunks(chunks: Vec<&'static str>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await.unwrap();
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+                .await
+                .unwrap();
+            for chunk in chunks {
+                let framed = format!("{:x}\r\n{chunk}\r\n", chunk.len());
+                socket.write_all(framed.as_bytes()).await.unwrap();
+                socket.flush().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            socket.write_all(b"0\r\n\r\n").await.unwrap();
+        });
+        format!("http://{address}")
+    }
+
+    fn client(base_url: String, max_response: usize) -> UpstreamClient {
+        let options = UpstreamClientOptions {
+            base_url,
+            credential: None,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            max_concurrency: 4,
+            max_response,
+        };
+        UpstreamClient::new(options, Arc::new(Metrics::new())).unwrap()
+    }
+
+    async fn get(client: &UpstreamClient) -> UpstreamResponse {
+        let request = UpstreamRequest {
+            method: Method::GET,
+            path_and_query: "/items".into(),
+            headers: Vec::new(),
+            body: None,
+        };
+        let never = || -> futures::future::BoxFuture<'_, bool> { Box::pin(async { false }) };
+        client.send(&request, &never).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn gathers_a_body_sent_in_several_chunks() {
+        let base_url = serve_chunks(vec![r#"{"items":"#, r#"[1,2,"#, r#"3]}"#]).await;
+
+        let response = get(&client(base_url, 1 << 20)).await;
+
+        assert_eq!(&response.body[..], br#"{"items":[1,2,3]}"#);
+        assert!(!response.truncated);
+    }
+
+    #[tokio::test]
+    async fn cuts_a_chunked_body_at_the_limit_and_says_so() {
+        let base_url = serve_chunks(vec!["abcdef", "ghijkl", "mnopqr"]).await;
+
+        let response = get(&client(base_url, 10)).await;
+
+        assert_eq!(&response.body[..], b"abcdefghij");
+        assert!(response.truncated);
+    }
+
+    #[tokio::test]
+    async fn cuts_a_first_chunk_that_is_already_too_long() {
+        let base_url = serve_chunks(vec!["abcdefghijklmnop"]).await;
+
+        let response = get(&client(base_url, 4)).await;
+
+        assert_eq!(&response.body[..], b"abcd");
+        assert!(response.truncated);
     }
 }
