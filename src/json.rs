@@ -23,6 +23,34 @@ pub fn into_object(value: Value) -> Map<String, Value> {
     }
 }
 
+/// The same object rebuilt with every map, array and string holding exactly what it needs.
+/// Values built by parsing and editing keep the spare room their growth left (a map that
+/// grew to 9 members has room for 16); a catalog keeps its schemas for the process's life.
+pub fn shrunk(map: Map<String, Value>) -> Map<String, Value> {
+    let mut exact = Map::with_capacity(map.len());
+    for (mut key, value) in map {
+        key.shrink_to_fit();
+        exact.insert(key, shrunk_value(value));
+    }
+    exact
+}
+
+fn shrunk_value(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(shrunk(map)),
+        Value::Array(items) => {
+            let mut exact = Vec::with_capacity(items.len());
+            exact.extend(items.into_iter().map(shrunk_value));
+            Value::Array(exact)
+        }
+        Value::String(mut text) => {
+            text.shrink_to_fit();
+            Value::String(text)
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,5 +67,30 @@ mod tests {
     fn keeps_an_objects_members_and_turns_anything_else_into_an_empty_object() {
         assert_eq!(into_object(json!({"a": 1})).len(), 1);
         assert!(into_object(json!([1, 2])).is_empty());
+    }
+
+    #[test]
+    fn shrinking_keeps_every_member_in_its_order_and_drops_spare_room() {
+        let mut grown = Map::new();
+        for index in 0..9 {
+            grown.insert(
+                format!("k{index}"),
+                json!({"list": [1, "two", {"three": null}]}),
+            );
+        }
+        let mut list = Vec::with_capacity(64);
+        list.push(json!("x"));
+        grown.insert("grown_list".into(), Value::Array(list));
+        let original = grown.clone();
+
+        let exact = shrunk(grown);
+
+        assert_eq!(exact, original);
+        let keys: Vec<&String> = exact.keys().collect();
+        assert_eq!(keys, original.keys().collect::<Vec<_>>());
+        let Some(Value::Array(list)) = exact.get("grown_list") else {
+            panic!("no list");
+        };
+        assert_eq!(list.capacity(), 1);
     }
 }

@@ -405,7 +405,7 @@ impl ToolDraft<'_, '_> {
             method: self.method,
             path_template: self.operation.path.to_owned(),
             tags: self.tags,
-            input_schema: Arc::new(input_schema),
+            input_schema: Arc::new(crate::json::shrunk(input_schema)),
             params,
             body: body.map(|(binding, ..)| binding),
             scopes: self.scopes,
