@@ -110,9 +110,20 @@ upstream = "off"
 EOF
 }
 
+# VmRSS counts the binary's file pages that fault-around maps, and how many it maps depends on
+# how much of the binary the page cache holds when tunnelgate starts: ±2 MB between otherwise
+# identical runs. Each start therefore begins with a dropped page cache where that is allowed
+# (real root); results.json records whether it was.
+drop_page_cache() {
+  sync
+  if echo 1 >/proc/sys/vm/drop_caches 2>/dev/null; then PAGE_CACHE_DROPPED=true; else PAGE_CACHE_DROPPED=false; fi
+}
+PAGE_CACHE_DROPPED=false
+
 TG_PID=
 start_tunnelgate() { # NAME READ_ONLY MODE
   write_config "$OUT/$1.toml" "$2" "$3"
+  drop_page_cache
   # stdout carries the audit trail (one JSON line per call, on by default): it is kept on,
   # as in production, and discarded; logs (stderr) go to a file.
   # TG_ENV: extra environment for tunnelgate only, e.g. TG_ENV="LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2"
@@ -310,9 +321,11 @@ jq -n --argjson start "$RSS_START" --argjson after_load "$RSS_AFTER_LOAD" \
   --argjson before_streams "$RSS_BEFORE_STREAMS" --argjson streams "$RSS_STREAMS" \
   --argjson open "${OPEN:-0}" --argjson after_streams "$RSS_AFTER_STREAMS" \
   --argjson polar_start "${POLAR_RSS_START:-null}" --argjson polar_after "$POLAR_RSS_AFTER" \
+  --argjson dropped "$PAGE_CACHE_DROPPED" \
   '{tunnelgate_rss_start_kb: $start, tunnelgate_rss_after_load_kb: $after_load,
     tunnelgate_rss_before_streams_kb: $before_streams, tunnelgate_rss_streams_kb: $streams,
     streams_open: $open, tunnelgate_rss_after_streams_kb: $after_streams,
-    polar_rss_start_kb: $polar_start, polar_rss_after_load_kb: $polar_after}' \
+    polar_rss_start_kb: $polar_start, polar_rss_after_load_kb: $polar_after,
+    page_cache_dropped_before_each_start: $dropped}' \
   >"$OUT/raw/memory.json"
 log "done"
