@@ -54,6 +54,15 @@ async fn wait_for_events(path: &Path, count: usize) -> Vec<Value> {
     audit_events(path)
 }
 
+/// Waits until the slow call is under way upstream, so a cancellation lands mid-call.
+async fn slow_call_reached_the_upstream(fx: &ApiFixture) {
+    let reached = eventually(Duration::from_secs(5), || async {
+        !fx.upstream.requests_to("/items/slow").is_empty()
+    })
+    .await;
+    assert!(reached, "the slow call never reached the upstream");
+}
+
 fn call(id: u64, item: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
         "params": {"name": "items_get", "arguments": {"id": item}}})
@@ -68,10 +77,7 @@ async fn a_cancelled_legacy_sse_call_gets_no_answer_and_is_audited_once_as_cance
     session.initialize(&fx.app, &fx.token).await;
 
     let posted = session.post(&fx.app, &fx.token, call(7, "slow")).await;
-    eventually(Duration::from_secs(5), || async {
-        !fx.upstream.requests_to("/items/slow").is_empty()
-    })
-    .await;
+    slow_call_reached_the_upstream(&fx).await;
     let cancelled = session
         .post(
             &fx.app,
@@ -162,10 +168,7 @@ async fn a_call_in_flight_when_its_sse_stream_closes_is_audited_as_cancelled() {
     session.initialize(&fx.app, &fx.token).await;
 
     session.post(&fx.app, &fx.token, call(3, "slow")).await;
-    eventually(Duration::from_secs(5), || async {
-        !fx.upstream.requests_to("/items/slow").is_empty()
-    })
-    .await;
+    slow_call_reached_the_upstream(&fx).await;
     drop(session);
     let events = wait_for_events(&audit_file, 1).await;
 
@@ -230,10 +233,7 @@ async fn a_call_cancelled_in_a_stateful_session_is_abandoned_and_audited_as_canc
         .send_cancellable_request(request, PeerRequestOptions::no_options())
         .await
         .unwrap();
-    eventually(Duration::from_secs(5), || async {
-        !fx.upstream.requests_to("/items/slow").is_empty()
-    })
-    .await;
+    slow_call_reached_the_upstream(&fx).await;
     handle
         .cancel(Some("the user pressed stop".into()))
         .await
