@@ -339,7 +339,7 @@ pub fn record_denied_request(request: &actix_web::HttpRequest, reason: &str) {
         let info = extensions.get::<crate::telemetry::RequestInfo>();
         let source = client_address(request);
         auditor.denied(Denial {
-            request_id: info.map_or("-", |info| info.request_id.as_str()),
+            request_id: info.map_or("-", |info| &*info.request_id),
             cf_ray: info.and_then(|info| info.cf_ray.as_deref()),
             reason,
             source: &source,

@@ -1,9 +1,16 @@
 //! Logging: structured JSON in production, readable lines in `dev`, `RUST_LOG`-style
 //! filtering. Nothing here ever formats a token or secret.
 
+mod deferred;
+mod line;
+
+use std::sync::Arc;
+
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::JsonFields;
 
 use crate::config::LogFormat;
+pub use deferred::{DeferredFields, attach as attach_deferred_fields};
 
 /// Installs the global subscriber once; later calls (tests) are ignored.
 pub fn init(filter: &str, format: LogFormat) {
@@ -15,32 +22,32 @@ pub fn init(filter: &str, format: LogFormat) {
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
+            .fmt_fields(JsonFields::new())
+            .event_format(line::LineFormat::json())
             .try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+        LogFormat::Pretty => builder.event_format(line::LineFormat::text()).try_init(),
     };
 }
 
 /// Identifies one HTTP request in logs and audit events. The id carries `Cf-Ray` when
 /// Cloudflare sent one, so a log line can be matched to Cloudflare's own logs.
+/// Cloning one is cheap (it is copied into each call's audit event and log span).
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
-    pub request_id: String,
-    pub cf_ray: Option<String>,
+    pub request_id: Arc<str>,
+    pub cf_ray: Option<Arc<str>>,
     pub started: std::time::Instant,
 }
 
 impl RequestInfo {
-    pub fn new(cf_ray: Option<String>) -> Self {
-        let request_id = match &cf_ray {
-            Some(ray) => format!("{ray}-{}", short_id()),
-            None => short_id(),
+    pub fn new(cf_ray: Option<&str>) -> Self {
+        let request_id = match cf_ray {
+            Some(ray) => format!("{ray}-{}", short_id()).into(),
+            None => short_id().into(),
         };
         Self {
             request_id,
-            cf_ray,
+            cf_ray: cf_ray.map(Arc::from),
             started: std::time::Instant::now(),
         }
     }
@@ -61,23 +68,38 @@ pub fn cf_ray(headers: &actix_web::http::header::HeaderMap) -> Option<&str> {
         .filter(|value| value.len() <= 64 && value.bytes().all(|b| b.is_ascii_graphic()))
 }
 
-/// Middleware: gives every request a [`RequestInfo`] and a span carrying its id.
+/// Middleware: gives every request a [`RequestInfo`] and a span carrying its id, method and
+/// path (without the query string), formatted only if a line is logged inside it.
 pub async fn assign_request_id(
     request: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     use actix_web::HttpMessage;
     use tracing::Instrument;
-    let cf_ray = cf_ray(request.headers()).map(str::to_string);
-    let info = RequestInfo::new(cf_ray);
-    let span = tracing::info_span!(
-        "request",
-        request_id = %info.request_id,
-        method = %request.method(),
-        path = %request.path()
-    );
+    let info = RequestInfo::new(cf_ray(request.headers()));
+    let span = tracing::info_span!("request");
+    attach_deferred_fields(&span, || RequestFields {
+        request_id: Arc::clone(&info.request_id),
+        method: request.method().clone(),
+        path: request.path().into(),
+    });
     request.extensions_mut().insert(info);
     next.call(request).instrument(span).await
+}
+
+/// The `request` span's fields.
+struct RequestFields {
+    request_id: Arc<str>,
+    method: actix_web::http::Method,
+    path: Box<str>,
+}
+
+impl DeferredFields for RequestFields {
+    fn for_each(&self, visit: &mut dyn FnMut(&'static str, &dyn std::fmt::Display)) {
+        visit("request_id", &self.request_id);
+        visit("method", &self.method);
+        visit("path", &self.path);
+    }
 }
 
 #[cfg(test)]

@@ -265,9 +265,9 @@ impl SessionRelay {
             session_id: session_id.to_owned(),
             identity: Box::new(identity.clone()),
             request_id: request
-                .map(|info| info.request_id.clone())
+                .map(|info| info.request_id.to_string())
                 .unwrap_or_default(),
-            cf_ray: request.and_then(|info| info.cf_ray.clone()),
+            cf_ray: request.and_then(|info| info.cf_ray.as_deref().map(str::to_owned)),
             body: body.to_owned(),
         };
         let Ok(payload) = serde_json::to_string(&envelope) else {
@@ -401,9 +401,9 @@ impl SessionRelay {
             }) => {
                 let relay = Arc::clone(self);
                 tokio::spawn(async move {
-                    let mut request = RequestInfo::new(cf_ray);
+                    let mut request = RequestInfo::new(cf_ray.as_deref());
                     if !request_id.is_empty() {
-                        request.request_id = request_id;
+                        request.request_id = request_id.into();
                     }
                     let message = RelayedMessage {
                         identity: Arc::new(*identity),

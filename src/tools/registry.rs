@@ -73,6 +73,21 @@ pub struct Caller<'a> {
     pub via: CallVia,
 }
 
+/// The `tool_call` span's fields, formatted only if a line is logged inside the call.
+struct ToolCallFields {
+    request_id: Arc<str>,
+    tool: Box<str>,
+    principal: Box<str>,
+}
+
+impl crate::telemetry::DeferredFields for ToolCallFields {
+    fn for_each(&self, visit: &mut dyn FnMut(&'static str, &dyn std::fmt::Display)) {
+        visit("request_id", &self.request_id);
+        visit("tool", &self.tool);
+        visit("principal", &self.principal);
+    }
+}
+
 /// What the page at `/` shows about the API tools for one identity.
 pub struct ToolView {
     /// Built-in tools, always callable (`whoami`).
@@ -373,12 +388,12 @@ impl ToolRegistry {
         name: &str,
         arguments: Option<JsonObject>,
     ) -> Result<ToolOutput, CallError> {
-        let span = tracing::info_span!(
-            "tool_call",
-            request_id = %caller.request.request_id,
-            tool = name,
-            principal = caller.identity.principal(),
-        );
+        let span = tracing::info_span!("tool_call");
+        crate::telemetry::attach_deferred_fields(&span, || ToolCallFields {
+            request_id: Arc::clone(&caller.request.request_id),
+            tool: name.into(),
+            principal: caller.identity.principal().into(),
+        });
         async {
             let mut audit = AuditOnDrop {
                 registry: self,

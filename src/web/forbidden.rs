@@ -55,7 +55,7 @@ fn page(site: &Site, request: &HttpRequest, refusal: AccessError) -> HttpRespons
     let request_id = request
         .extensions()
         .get::<RequestInfo>()
-        .map(|info| info.request_id.clone())
+        .map(|info| info.request_id.to_string())
         .unwrap_or_else(|| "-".into());
     let (heading, what, todo) = explanation(refusal);
     let code = match refusal {
