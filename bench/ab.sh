@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compares two tunnelgate binaries on this machine, alternated so that drift in the machine's
 # speed falls on both: CPU per tools/call, calls/s and context switches per call at saturation
-# (oha, 32 connections, the fast upstream, Polar's read-only catalog), then idle VmRSS for the
+# (oha, 32 connections, the fast upstream, Polar's read-only catalog) and CPU per tools/list
+# (8 connections, the same catalog's 67 KB list), then idle VmRSS for the
 # read-only and write-enabled catalogs and VmRSS with 1,000 initialized legacy SSE sessions
 # after a burst of load. Each tunnelgate start follows a dropped page cache, so VmRSS counts
 # the same share of the binary's pages every time (needs real root; otherwise it says so).
@@ -85,15 +86,16 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$TG_PID/status"; }
 anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$TG_PID/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$TG_PID/stat"; }
 switches() { cat /proc/"$TG_PID"/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'; }
-load() { # SECONDS OUTPUT
-  "$CACHE/oha/bin/oha" --no-tui --output-format json -z "${1}s" -c 32 -m POST \
+CALL='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"products_list","arguments":{"limit":10}}}'
+LIST='{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
+load() { # SECONDS OUTPUT [BODY [CONNECTIONS]]
+  "$CACHE/oha/bin/oha" --no-tui --output-format json -z "${1}s" -c "${4:-32}" -m POST \
     -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
     -H 'MCP-Protocol-Version: 2025-06-18' -H "Cf-Access-Jwt-Assertion: $TOKEN" \
-    -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"products_list","arguments":{"limit":10}}}' \
-    http://127.0.0.1:18081/mcp >"$2"
+    -d "${3:-$CALL}" http://127.0.0.1:18081/mcp >"$2"
 }
 
-echo "pair binary calls/s cpu_us_per_call switches_per_call"
+echo "pair binary calls/s cpu_us_per_call switches_per_call tools_list/s cpu_us_per_tools_list"
 for pair in $(seq 1 "$PAIRS"); do
   for which in old new; do
     binary=$OLD; [[ $which == new ]] && binary=$NEW
@@ -102,10 +104,17 @@ for pair in $(seq 1 "$PAIRS"); do
     ticks=$(cpu_ticks) switched=$(switches)
     load 4 "$OUT/oha-$pair-$which.json"
     ticks=$(( $(cpu_ticks) - ticks )) switched=$(( $(switches) - switched ))
+    # tools/list for the Polar read-only catalog (67 KB per answer), 8 connections.
+    list_ticks=$(cpu_ticks)
+    load 3 "$OUT/oha-list-$pair-$which.json" "$LIST" 8
+    list_ticks=$(( $(cpu_ticks) - list_ticks ))
     stop
     calls=$(jq '[.statusCodeDistribution[]] | add' "$OUT/oha-$pair-$which.json")
     rate=$(jq '.summary.requestsPerSec | floor' "$OUT/oha-$pair-$which.json")
-    echo "$pair $which $rate $(( ticks * 1000000 / $(getconf CLK_TCK) / calls )) $(echo "scale=2; $switched / $calls" | bc)"
+    lists=$(jq '.statusCodeDistribution."200"' "$OUT/oha-list-$pair-$which.json")
+    list_rate=$(jq '.summary.requestsPerSec | floor' "$OUT/oha-list-$pair-$which.json")
+    echo "$pair $which $rate $(( ticks * 1000000 / $(getconf CLK_TCK) / calls )) $(echo "scale=2; $switched / $calls" | bc)" \
+      "$list_rate $(( list_ticks * 1000000 / $(getconf CLK_TCK) / lists ))"
   done
 done
 

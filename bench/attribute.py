@@ -14,14 +14,16 @@ import sys
 
 # (bucket, markers): a sample goes to the first bucket one of whose markers is on its stack.
 BUCKETS = [
-    ("upstream body → serde_json::Value (outcome::from_response)",
-     ["tunnelgate::tools::outcome::from_response"], ["serde_json::de::from", "Deserialize for serde_json::value::Value"]),
-    ("upstream body: Value → text (outcome::from_response)",
-     ["tunnelgate::tools::outcome::from_response"], ["to_string", "Serialize for serde_json::value::Value", "spec_to_string"]),
-    ("rest of outcome::from_response (drop, copies)", ["tunnelgate::tools::outcome::from_response"], None),
-    ("rmcp: serialising the JSON-RPC response", ["serde_json::ser::to_vec", "ser::to_writer"], None),
-    ("dropping the CallToolResult / Values", ["drop_in_place<rmcp::model::ServerResult", "drop_in_place<rmcp::model::CallToolResult",
-                                               "drop_in_place<serde_json::value::Value"], None),
+    # The upstream's JSON answer, kept as bytes (tools/result.rs): checked, compacted, escaped.
+    ("upstream answer: syntax check (serde_json, IgnoredAny)",
+     ["tunnelgate::tools::result::from_response"], ["IgnoredAny", "serde_json::de::from"]),
+    ("upstream answer: compaction (tools::result::compacted_json)", ["tunnelgate::tools::result::compacted_json"], None),
+    ("rest of tools::result::from_response", ["tunnelgate::tools::result::from_response"], None),
+    ("answer text: the JSON escaped once (tools::result)", ["write_compact_json_as_string"], None),
+    ("rest of writing the result (ToolOutput::write_legacy_result)", ["write_legacy_result"], None),
+    ("serde_json::to_writer (ids, errors; rmcp's answers)", ["serde_json::ser::to_vec", "ser::to_writer"], None),
+    ("dropping rmcp results / Values", ["drop_in_place<rmcp::model::ServerResult", "drop_in_place<rmcp::model::CallToolResult",
+                                        "drop_in_place<serde_json::value::Value"], None),
     ("audit trail (audit::Auditor)", ["tunnelgate::audit::"], None),
     ("metrics (admin::metrics)", ["tunnelgate::admin::metrics::"], None),
     ("rate limits (limits::)", ["tunnelgate::limits::"], None),
@@ -30,14 +32,16 @@ BUCKETS = [
     ("building the upstream request (tools::request)", ["tunnelgate::tools::request::"], None),
     ("upstream HTTP client (reqwest / hyper)", ["reqwest::", "hyper::", "hyper_util::"], None),
     ("Access check (access::verifier / guard)", ["tunnelgate::access::verifier", "sha2::", "tunnelgate::access::token_cache"], None),
-    ("JSON-RPC guard re-parse (mcp::jsonrpc_guard)", ["tunnelgate::mcp::jsonrpc_guard::check_message"], None),
-    ("rmcp: parsing the request", ["ShapeCheckedMessage", "JsonRpcRequest<R>>::deserialize", "serde_json::de::from_slice"], None),
+    ("JSON-RPC guard: the request's one parse (mcp::jsonrpc_guard)", ["tunnelgate::mcp::jsonrpc_guard::check_message"], None),
+    ("fast lane: planning the request (mcp::fast_lane::plan)", ["tunnelgate::mcp::fast_lane::plan"], None),
     # Not `telemetry::assign_request_id` itself: the whole request runs inside its span.
-    ("request id / tracing span (telemetry)", ["tunnelgate::telemetry::short_id", "RequestInfo::new",
-                                               "tracing_subscriber::", "tracing_core::", "uuid::"], None),
-    ("rmcp: per-request service, channels, tasks", ["rmcp::"], None),
+    ("request id / tracing spans (telemetry)", ["tunnelgate::telemetry::short_id", "RequestInfo::new",
+                                                "tracing_subscriber::", "tracing_core::", "sharded_slab::",
+                                                "drop_in_place<tracing::span::Span>", "uuid::"], None),
+    ("rmcp (methods other than the fast lane's)", ["rmcp::"], None),
     ("rmcp-actix-web bridge", ["rmcp_actix_web::"], None),
-    ("actix-web / actix-http server", ["actix_http::", "actix_web::", "actix_server::", "actix_rt::", "actix_service::"], None),
+    ("actix-web / actix-http server, and fast-lane code without a step above",
+     ["actix_http::", "actix_web::", "actix_server::", "actix_rt::", "actix_service::"], None),
     ("tokio runtime (scheduling, timers, I/O driver)", ["tokio::"], None),
 ]
 
