@@ -10,16 +10,11 @@
 //! error answers stay the only ones. `tests/api/fast_lane.rs` sends the same requests through
 //! both paths and requires equal answers.
 
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
-use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
-use bytes::Bytes;
 use rmcp::ErrorData;
 use rmcp::model::JsonObject;
 use serde_json::Value;
@@ -156,12 +151,6 @@ fn headers_are_plain(headers: &HeaderMap) -> bool {
 /// cannot happen behind the Access guard, and rmcp then answers as it always does).
 pub async fn answer(lane: &FastLane, request: &HttpRequest, plan: Plan) -> Option<HttpResponse> {
     let identity = request.extensions().get::<Arc<Identity>>().cloned()?;
-    if matches!(plan.method, HotMethod::ListTools)
-        && let Some(response) = list_answer(&lane.registry, &identity, &plan.id)
-    {
-        lane.registry.metrics().fast_lane_answers.inc();
-        return Some(response);
-    }
     let request_info = request
         .extensions()
         .get::<RequestInfo>()
@@ -177,66 +166,6 @@ pub async fn answer(lane: &FastLane, request: &HttpRequest, plan: Plan) -> Optio
     .await?;
     lane.registry.metrics().fast_lane_answers.inc();
     Some(HttpResponse::Ok().content_type(JSON).body(body))
-}
-
-/// The `tools/list` answer with the cached list as a chunk of its own: the list (67–228 KB
-/// for Polar) is copied once, into the connection's write buffer, not first into an answer
-/// buffer. `None` when the list cannot be rendered; [`write_answer`] then answers the error.
-fn list_answer(registry: &ToolRegistry, identity: &Identity, id: &Value) -> Option<HttpResponse> {
-    let started = Instant::now();
-    let list = registry.legacy_list_result(identity).ok()?;
-    let mut head = Vec::with_capacity(48);
-    head.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
-    serde_json::to_writer(&mut head, id).ok()?;
-    head.extend_from_slice(br#","result":"#);
-    registry
-        .metrics()
-        .record_mcp_request("tools/list", "", CallOutcome::Ok, started.elapsed());
-    let body = Chunks::new([
-        Bytes::from(head),
-        Bytes::from_owner(list),
-        Bytes::from_static(b"}"),
-    ]);
-    Some(HttpResponse::Ok().content_type(JSON).body(body))
-}
-
-/// A body of a few chunks of known total size (sent with `Content-Length`).
-struct Chunks<const N: usize> {
-    chunks: [Bytes; N],
-    next: usize,
-    size: u64,
-}
-
-impl<const N: usize> Chunks<N> {
-    fn new(chunks: [Bytes; N]) -> Self {
-        let size = chunks.iter().map(|chunk| chunk.len() as u64).sum();
-        Self {
-            chunks,
-            next: 0,
-            size,
-        }
-    }
-}
-
-impl<const N: usize> MessageBody for Chunks<N> {
-    type Error = Infallible;
-
-    fn size(&self) -> BodySize {
-        BodySize::Sized(self.size)
-    }
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let this = self.get_mut();
-        let chunk = this.chunks.get_mut(this.next).map(std::mem::take);
-        this.next += 1;
-        this.size = this
-            .size
-            .saturating_sub(chunk.as_ref().map_or(0, |c| c.len() as u64));
-        Poll::Ready(chunk.map(Ok))
-    }
 }
 
 /// The JSON-RPC answer (one object, as bytes) to `method` with `id`, called as `identity`:
@@ -317,20 +246,6 @@ mod tests {
     fn call(arguments: Value) -> Value {
         json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
                "params": {"name": "books_list", "arguments": arguments}})
-    }
-
-    #[actix_web::test]
-    async fn sends_every_chunk_in_order_with_their_total_as_the_size() {
-        let body = Chunks::new([
-            Bytes::from_static(b"{\"a\":"),
-            Bytes::from(vec![b'1'; 70_000]),
-            Bytes::from_static(b"}"),
-        ]);
-
-        assert_eq!(body.size(), BodySize::Sized(70_006));
-        let sent = actix_web::body::to_bytes(body).await.unwrap();
-        assert_eq!(sent.len(), 70_006);
-        assert!(sent.starts_with(b"{\"a\":1") && sent.ends_with(b"1}"));
     }
 
     #[test]
