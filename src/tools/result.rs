@@ -2,10 +2,11 @@
 //! as `structuredContent` plus compact text, other bodies as text, failures as concise
 //! `isError` results — never SDK internals, never the credential.
 //!
-//! A JSON answer is checked for syntax without building a tree and kept as its compacted
-//! bytes ([`ToolOutput::UpstreamJson`]): the fast lane writes those bytes twice (escaped as
-//! the text content, raw as `structuredContent`); only the rmcp transports parse them into a
-//! `serde_json::Value`, because rmcp's `CallToolResult` holds one.
+//! A JSON answer is checked for syntax without building a tree and kept as the upstream's
+//! bytes ([`ToolOutput::UpstreamJson`]). The fast lane writes it in one pass that compacts
+//! and escapes together (the text content), then the compact bytes raw (`structuredContent`);
+//! only the rmcp transports parse it into a `serde_json::Value`, because rmcp's
+//! `CallToolResult` holds one.
 
 use rmcp::model::{CallToolResult, ContentBlock, ServerResult};
 use serde::de::IgnoredAny;
@@ -20,17 +21,29 @@ use crate::upstream::{UpstreamError, UpstreamResponse};
 pub enum ToolOutput {
     /// A result built in process: built-in tools, errors, non-JSON answers.
     Built(CallToolResult),
-    /// A successful JSON answer from the upstream, as compact JSON text.
+    /// A successful JSON answer from the upstream, as the upstream sent it.
     UpstreamJson(UpstreamJson),
 }
 
-/// Compact, syntactically valid JSON from the upstream (UTF-8 checked): the upstream's own
-/// bytes when it sent them compact, else a compacted copy.
+/// Syntactically valid JSON text from the upstream (UTF-8 checked), as received: compacting
+/// it waits until the answer is written, where it is done in the same pass as escaping.
 #[derive(Debug, Clone)]
 pub struct UpstreamJson {
-    compact: bytes::Bytes,
-    /// Only an object may be `structuredContent` (before protocol 2026-07-28).
-    is_object: bool,
+    body: bytes::Bytes,
+}
+
+impl UpstreamJson {
+    /// The compact text and whether it may be `structuredContent`, for the rmcp transports;
+    /// the escaped copy the pass also writes is not needed there.
+    fn compacted(&self) -> (std::borrow::Cow<'_, [u8]>, bool) {
+        let scan = write_compacted_as_string(&self.body, &mut Vec::new());
+        let is_object = scan.may_be_structured(&self.body);
+        let compact = match scan.compacted {
+            Some(compacted) => std::borrow::Cow::Owned(compacted),
+            None => std::borrow::Cow::Borrowed(&self.body[..]),
+        };
+        (compact, is_object)
+    }
 }
 
 impl ToolOutput {
@@ -46,11 +59,11 @@ impl ToolOutput {
         match self {
             Self::Built(result) => result,
             Self::UpstreamJson(json) => {
-                let structured = json
-                    .is_object
-                    .then(|| serde_json::from_slice::<Value>(&json.compact).ok())
+                let (compact, is_object) = json.compacted();
+                let structured = is_object
+                    .then(|| serde_json::from_slice::<Value>(&compact).ok())
                     .flatten();
-                let text = String::from_utf8_lossy(&json.compact).into_owned();
+                let text = String::from_utf8_lossy(&compact).into_owned();
                 let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
                 result.structured_content = structured;
                 result
@@ -70,11 +83,11 @@ impl ToolOutput {
             }
             Self::UpstreamJson(json) => {
                 out.extend_from_slice(br#"{"content":[{"type":"text","text":"#);
-                write_compact_json_as_string(&json.compact, out);
+                let scan = write_compacted_as_string(&json.body, out);
                 out.extend_from_slice(b"}]");
-                if json.is_object {
+                if scan.may_be_structured(&json.body) {
                     out.extend_from_slice(br#","structuredContent":"#);
-                    out.extend_from_slice(&json.compact);
+                    out.extend_from_slice(scan.compacted.as_deref().unwrap_or(&json.body));
                 }
                 out.extend_from_slice(br#","isError":false}"#);
                 Ok(())
@@ -121,22 +134,14 @@ pub fn from_response(response: UpstreamResponse, max_response: usize) -> ToolOut
         .as_deref()
         .is_some_and(|ct| ct.contains("json"));
     // A syntax check that builds no tree (it skips string contents, so UTF-8 is checked
-    // first); compacting valid JSON's bytes yields valid JSON text.
+    // first); compacting valid JSON's bytes, when the answer is written, yields valid JSON text.
     if is_json
         && std::str::from_utf8(&response.body).is_ok()
         && serde_json::from_slice::<IgnoredAny>(&response.body).is_ok()
     {
-        let scan = compacted_json(&response.body);
-        let compact = match scan.compacted {
-            Some(compacted) => bytes::Bytes::from(compacted),
-            None => response.body,
-        };
-        // structuredContent must be an object; arrays and scalars travel as text only. A
-        // number beyond f64 (`1e400`) is valid JSON that serde_json, and rmcp with it, will not
-        // read as a value: such an answer, too, travels as text only.
-        let is_object = compact.first() == Some(&b'{')
-            && (!scan.may_overflow_f64 || serde_json::from_slice::<IgnoredValue>(&compact).is_ok());
-        return ToolOutput::UpstreamJson(UpstreamJson { compact, is_object });
+        return ToolOutput::UpstreamJson(UpstreamJson {
+            body: response.body,
+        });
     }
     ToolOutput::Built(CallToolResult::success(vec![ContentBlock::text(
         String::from_utf8_lossy(&response.body).into_owned(),
@@ -158,7 +163,7 @@ impl<'de> serde::Deserialize<'de> for IgnoredValue {
     }
 }
 
-/// What one pass over valid JSON text found.
+/// What the one pass over valid JSON text found besides the text it wrote.
 struct Scan {
     /// The text with the whitespace between tokens removed (strings untouched), or `None`
     /// when there was none to remove.
@@ -167,80 +172,112 @@ struct Scan {
     may_overflow_f64: bool,
 }
 
-/// Compacts valid JSON text in one pass. Copies runs between whitespace rather than bytes,
-/// and skips over strings with `memchr`: most of an answer is inside strings.
-fn compacted_json(json: &[u8]) -> Scan {
+impl Scan {
+    /// Whether the compact text may travel as `structuredContent`: only an object may (before
+    /// protocol 2026-07-28), and only one serde_json, and so rmcp, reads as a value. A number
+    /// beyond f64 (`1e400`) is valid JSON that it will not; such an answer travels as text
+    /// only.
+    fn may_be_structured(&self, original: &[u8]) -> bool {
+        let compact = self.compacted.as_deref().unwrap_or(original);
+        compact.first() == Some(&b'{')
+            && (!self.may_overflow_f64 || serde_json::from_slice::<IgnoredValue>(compact).is_ok())
+    }
+}
+
+/// Writes valid JSON text, compacted, to `out` as a JSON string — byte for byte what
+/// `serde_json` writes for the compact text — and returns the compact text when it differs
+/// from `json`. One pass does both: most of an answer is inside strings, which are copied as
+/// runs found with `memchr`; between them only whitespace is dropped. Inside a JSON string
+/// raw control characters are not allowed, so `"` and `\` are the only bytes to escape; the
+/// whitespace outside strings is what compacting removes.
+fn write_compacted_as_string(json: &[u8], out: &mut Vec<u8>) -> Scan {
     const LONGEST_SAFE_NUMBER: usize = 300;
+    out.reserve(json.len() + json.len() / 8 + 2);
+    out.push(b'"');
     let mut compacted: Option<Vec<u8>> = None;
     let mut may_overflow_f64 = false;
     let mut digits = 0;
-    let mut run_start = 0;
     let mut at = 0;
     while let Some(&byte) = json.get(at) {
-        if byte.is_ascii_digit() {
-            digits += 1;
-            may_overflow_f64 |= digits >= LONGEST_SAFE_NUMBER;
-            at += 1;
-            continue;
-        }
-        // `e` after a digit is an exponent; in `true` and `false` it follows a letter.
-        may_overflow_f64 |= matches!(byte, b'e' | b'E') && digits > 0;
-        digits = 0;
         match byte {
-            b'"' => at = after_string(json, at + 1),
-            b' ' | b'\n' | b'\r' | b'\t' => {
-                let out = compacted.get_or_insert_with(|| Vec::with_capacity(json.len()));
-                out.extend_from_slice(json.get(run_start..at).unwrap_or_default());
-                at += 1;
-                while matches!(json.get(at), Some(b' ' | b'\n' | b'\r' | b'\t')) {
-                    at += 1;
-                }
-                run_start = at;
+            b'"' => {
+                digits = 0;
+                at = copy_string(json, at, out, compacted.as_mut());
             }
-            _ => at += 1,
+            b' ' | b'\n' | b'\r' | b'\t' => {
+                digits = 0;
+                compacted.get_or_insert_with(|| {
+                    let mut copy = Vec::with_capacity(json.len());
+                    copy.extend_from_slice(json.get(..at).unwrap_or_default());
+                    copy
+                });
+                at += 1;
+            }
+            _ => {
+                if byte.is_ascii_digit() {
+                    digits += 1;
+                    may_overflow_f64 |= digits >= LONGEST_SAFE_NUMBER;
+                } else {
+                    // `e` after a digit is an exponent; in `true` and `false` it follows a letter.
+                    may_overflow_f64 |= matches!(byte, b'e' | b'E') && digits > 0;
+                    digits = 0;
+                }
+                out.push(byte);
+                if let Some(compacted) = &mut compacted {
+                    compacted.push(byte);
+                }
+                at += 1;
+            }
         }
     }
-    if let Some(out) = &mut compacted {
-        out.extend_from_slice(json.get(run_start..).unwrap_or_default());
-    }
+    out.push(b'"');
     Scan {
         compacted,
         may_overflow_f64,
     }
 }
 
-/// The index just past the string whose contents start at `at` (past its closing quote).
-fn after_string(json: &[u8], mut at: usize) -> usize {
+/// Copies the string whose opening quote is at `at` to `out` escaped and to `compacted` as
+/// it is; returns the index just past its closing quote.
+fn copy_string(
+    json: &[u8],
+    at: usize,
+    out: &mut Vec<u8>,
+    mut compacted: Option<&mut Vec<u8>>,
+) -> usize {
+    out.extend_from_slice(br#"\""#);
+    let mut from = at + 1;
     loop {
-        let rest = json.get(at..).unwrap_or_default();
-        match memchr::memchr2(b'"', b'\\', rest) {
-            Some(offset) if rest.get(offset) == Some(&b'\\') => at += offset + 2,
-            Some(offset) => return at + offset + 1,
-            None => return json.len(),
-        }
-    }
-}
-
-/// Writes compact, valid JSON text as a JSON string, byte for byte what `serde_json` writes
-/// for it: outside strings compact JSON has no whitespace, and inside them JSON allows no
-/// raw control characters, so `"` and `\` are the only bytes to escape.
-fn write_compact_json_as_string(compact: &[u8], out: &mut Vec<u8>) {
-    out.reserve(compact.len() + compact.len() / 8 + 2);
-    out.push(b'"');
-    let mut rest = compact;
-    while let Some(offset) = memchr::memchr2(b'"', b'\\', rest) {
-        let (run, from_special) = rest.split_at(offset);
+        let rest = json.get(from..).unwrap_or_default();
+        let Some(offset) = memchr::memchr2(b'"', b'\\', rest) else {
+            // Unreachable for checked JSON; keeps the pass total on any input.
+            out.extend_from_slice(rest);
+            if let Some(compacted) = compacted.as_deref_mut() {
+                compacted.extend_from_slice(json.get(at..).unwrap_or_default());
+            }
+            return json.len();
+        };
+        let (run, special) = rest.split_at(offset);
         out.extend_from_slice(run);
-        if let Some((&special, after)) = from_special.split_first() {
-            out.push(b'\\');
-            out.push(special);
-            rest = after;
-        } else {
-            rest = &[];
+        out.push(b'\\');
+        out.push(special.first().copied().unwrap_or(b'"'));
+        from += offset + 1;
+        // A `\` escapes the next byte, which is one of `"\/bfnrtu`: a quote or backslash there
+        // is escaped once more, anything else starts the next run.
+        if special.first() == Some(&b'\\') {
+            if let Some(&next @ (b'"' | b'\\')) = json.get(from) {
+                out.push(b'\\');
+                out.push(next);
+                from += 1;
+            }
+            continue;
         }
+        let end = from;
+        if let Some(compacted) = compacted.as_deref_mut() {
+            compacted.extend_from_slice(json.get(at..end).unwrap_or_default());
+        }
+        return end;
     }
-    out.extend_from_slice(rest);
-    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -326,7 +363,9 @@ mod tests {
             "list": [ 1, 2 ]
         }"#;
 
-        let compact = compacted_json(pretty).compacted.unwrap();
+        let compact = write_compacted_as_string(pretty, &mut Vec::new())
+            .compacted
+            .unwrap();
 
         assert_eq!(
             std::str::from_utf8(&compact).unwrap(),
@@ -345,11 +384,15 @@ mod tests {
 
         let output = from_response(response, 1 << 20);
 
-        assert!(compacted_json(body).compacted.is_none());
+        assert!(
+            write_compacted_as_string(body, &mut Vec::new())
+                .compacted
+                .is_none()
+        );
         let ToolOutput::UpstreamJson(json) = output else {
             panic!("not passed through: {output:?}");
         };
-        assert_eq!(json.compact.as_ptr(), sent, "the body was copied");
+        assert_eq!(json.body.as_ptr(), sent, "the body was copied");
     }
 
     #[test]
@@ -366,11 +409,41 @@ mod tests {
         for document in documents {
             let mut written = Vec::new();
 
-            write_compact_json_as_string(document.as_bytes(), &mut written);
+            let scan = write_compacted_as_string(document.as_bytes(), &mut written);
+
+            assert!(scan.compacted.is_none(), "{document}");
 
             assert_eq!(
                 String::from_utf8(written).unwrap(),
                 serde_json::to_string(document).unwrap(),
+                "{document}"
+            );
+        }
+    }
+
+    #[test]
+    fn compacts_and_escapes_in_one_pass_as_serde_json_would_in_two() {
+        let documents = [
+            "{ \"a\" : \"x y\" ,\n\t\"b\":[ 1 , 2.5e3 , true ] }",
+            r#"  {"ends in a backslash": "c:\\", "then": "a \"quoted\" word" }  "#,
+            r#"[ "\\\"", "\u0022 \/", { } , [ ] , null ]"#,
+            "\r\n\"é ✓ 😀\"\r\n",
+        ];
+        for document in documents {
+            let parsed: Value = serde_json::from_str(document).unwrap();
+            let mut written = Vec::new();
+
+            let scan = write_compacted_as_string(document.as_bytes(), &mut written);
+
+            let compacted = String::from_utf8(scan.compacted.unwrap()).unwrap();
+            assert_eq!(serde_json::from_str::<Value>(&compacted).unwrap(), parsed);
+            assert!(
+                !compacted.contains(", ") && !compacted.contains('\n'),
+                "{compacted}"
+            );
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                serde_json::to_string(&compacted).unwrap(),
                 "{document}"
             );
         }
