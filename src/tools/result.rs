@@ -82,6 +82,10 @@ impl ToolOutput {
                 serde_json::to_writer(out, &result)
             }
             Self::UpstreamJson(json) => {
+                // Room for the escaped text (an eighth more than the body at most, in
+                // practice) and the raw copy at once, so the answer is never moved as it grows.
+                let body = json.body.len();
+                out.reserve(2 * body + body / 8 + 96);
                 out.extend_from_slice(br#"{"content":[{"type":"text","text":"#);
                 let scan = write_compacted_as_string(&json.body, out);
                 out.extend_from_slice(b"}]");
