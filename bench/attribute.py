@@ -14,12 +14,12 @@ import sys
 
 # (bucket, markers): a sample goes to the first bucket one of whose markers is on its stack.
 BUCKETS = [
-    # The upstream's JSON answer, kept as bytes (tools/result.rs): checked, compacted, escaped.
+    # The upstream's JSON answer, kept as bytes (tools/result.rs): checked, then compacted and
+    # escaped in one pass when the answer is written.
     ("upstream answer: syntax check (serde_json, IgnoredAny)",
      ["tunnelgate::tools::result::from_response"], ["IgnoredAny", "serde_json::de::from"]),
-    ("upstream answer: compaction (tools::result::compacted_json)", ["tunnelgate::tools::result::compacted_json"], None),
     ("rest of tools::result::from_response", ["tunnelgate::tools::result::from_response"], None),
-    ("answer text: the JSON escaped once (tools::result)", ["write_compact_json_as_string"], None),
+    ("upstream answer: the one pass that compacts and escapes (tools::result)", ["write_compacted_as_string"], None),
     ("rest of writing the result (ToolOutput::write_legacy_result)", ["write_legacy_result"], None),
     ("serde_json::to_writer (ids, errors; rmcp's answers)", ["serde_json::ser::to_vec", "ser::to_writer"], None),
     ("dropping rmcp results / Values", ["drop_in_place<rmcp::model::ServerResult", "drop_in_place<rmcp::model::CallToolResult",
