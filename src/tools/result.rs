@@ -82,10 +82,12 @@ impl ToolOutput {
                 serde_json::to_writer(out, &result)
             }
             Self::UpstreamJson(json) => {
-                // Room for the escaped text (an eighth more than the body at most, in
-                // practice) and the raw copy at once, so the answer is never moved as it grows.
+                // Room for the escaped text (typically an eighth more than the body) and, when
+                // the answer may be an object, its raw copy, so the buffer is not moved as the
+                // answer grows.
                 let body = json.body.len();
-                out.reserve(2 * body + body / 8 + 96);
+                let may_be_object = json.body.trim_ascii_start().first() == Some(&b'{');
+                out.reserve(body + body / 8 + if may_be_object { body } else { 0 } + 96);
                 out.extend_from_slice(br#"{"content":[{"type":"text","text":"#);
                 let scan = write_compacted_as_string(&json.body, out);
                 out.extend_from_slice(b"}]");
@@ -172,19 +174,26 @@ struct Scan {
     /// The text with the whitespace between tokens removed (strings untouched), or `None`
     /// when there was none to remove.
     compacted: Option<Vec<u8>>,
-    /// A number with an exponent or of 300 digits or more: it may not fit an f64.
-    may_overflow_f64: bool,
+    /// The text holds something `serde_json` checks only when it builds a value, so only a
+    /// full parse can say whether rmcp would keep it as `structuredContent`: a number with an
+    /// exponent or of 300 digits or more (it may not fit an f64), a `\u` escape of a UTF-16
+    /// surrogate (a lone one is refused), or nesting deeper than [`DEEPEST_UNCHECKED`]
+    /// (`serde_json` stops at 128).
+    needs_value_check: bool,
 }
+
+/// Nesting up to this depth needs no full parse to be read as a value.
+const DEEPEST_UNCHECKED: u32 = 100;
 
 impl Scan {
     /// Whether the compact text may travel as `structuredContent`: only an object may (before
     /// protocol 2026-07-28), and only one serde_json, and so rmcp, reads as a value. A number
-    /// beyond f64 (`1e400`) is valid JSON that it will not; such an answer travels as text
-    /// only.
+    /// beyond f64 (`1e400`), a lone surrogate (`"\ud800"`) or 200 nested arrays are valid
+    /// JSON that it will not read; such an answer travels as text only, on both paths.
     fn may_be_structured(&self, original: &[u8]) -> bool {
         let compact = self.compacted.as_deref().unwrap_or(original);
         compact.first() == Some(&b'{')
-            && (!self.may_overflow_f64 || serde_json::from_slice::<IgnoredValue>(compact).is_ok())
+            && (!self.needs_value_check || serde_json::from_slice::<IgnoredValue>(compact).is_ok())
     }
 }
 
@@ -199,14 +208,17 @@ fn write_compacted_as_string(json: &[u8], out: &mut Vec<u8>) -> Scan {
     out.reserve(json.len() + json.len() / 8 + 2);
     out.push(b'"');
     let mut compacted: Option<Vec<u8>> = None;
-    let mut may_overflow_f64 = false;
+    let mut needs_value_check = false;
     let mut digits = 0;
+    let mut depth = 0u32;
     let mut at = 0;
     while let Some(&byte) = json.get(at) {
         match byte {
             b'"' => {
                 digits = 0;
-                at = copy_string(json, at, out, compacted.as_mut());
+                let (end, has_surrogate) = copy_string(json, at, out, compacted.as_mut());
+                needs_value_check |= has_surrogate;
+                at = end;
             }
             b' ' | b'\n' | b'\r' | b'\t' => {
                 digits = 0;
@@ -220,11 +232,19 @@ fn write_compacted_as_string(json: &[u8], out: &mut Vec<u8>) -> Scan {
             _ => {
                 if byte.is_ascii_digit() {
                     digits += 1;
-                    may_overflow_f64 |= digits >= LONGEST_SAFE_NUMBER;
+                    needs_value_check |= digits >= LONGEST_SAFE_NUMBER;
                 } else {
                     // `e` after a digit is an exponent; in `true` and `false` it follows a letter.
-                    may_overflow_f64 |= matches!(byte, b'e' | b'E') && digits > 0;
+                    needs_value_check |= matches!(byte, b'e' | b'E') && digits > 0;
                     digits = 0;
+                    match byte {
+                        b'{' | b'[' => {
+                            depth += 1;
+                            needs_value_check |= depth > DEEPEST_UNCHECKED;
+                        }
+                        b'}' | b']' => depth = depth.saturating_sub(1),
+                        _ => {}
+                    }
                 }
                 out.push(byte);
                 if let Some(compacted) = &mut compacted {
@@ -237,20 +257,22 @@ fn write_compacted_as_string(json: &[u8], out: &mut Vec<u8>) -> Scan {
     out.push(b'"');
     Scan {
         compacted,
-        may_overflow_f64,
+        needs_value_check,
     }
 }
 
 /// Copies the string whose opening quote is at `at` to `out` escaped and to `compacted` as
-/// it is; returns the index just past its closing quote.
+/// it is; returns the index just past its closing quote, and whether the string holds a
+/// `\u` escape of a UTF-16 surrogate (`\uD800`-`\uDFFF`).
 fn copy_string(
     json: &[u8],
     at: usize,
     out: &mut Vec<u8>,
     mut compacted: Option<&mut Vec<u8>>,
-) -> usize {
+) -> (usize, bool) {
     out.extend_from_slice(br#"\""#);
     let mut from = at + 1;
+    let mut has_surrogate = false;
     loop {
         let rest = json.get(from..).unwrap_or_default();
         let Some(offset) = memchr::memchr2(b'"', b'\\', rest) else {
@@ -259,7 +281,7 @@ fn copy_string(
             if let Some(compacted) = compacted.as_deref_mut() {
                 compacted.extend_from_slice(json.get(at..).unwrap_or_default());
             }
-            return json.len();
+            return (json.len(), has_surrogate);
         };
         let (run, special) = rest.split_at(offset);
         out.extend_from_slice(run);
@@ -269,10 +291,19 @@ fn copy_string(
         // A `\` escapes the next byte, which is one of `"\/bfnrtu`: a quote or backslash there
         // is escaped once more, anything else starts the next run.
         if special.first() == Some(&b'\\') {
-            if let Some(&next @ (b'"' | b'\\')) = json.get(from) {
-                out.push(b'\\');
-                out.push(next);
-                from += 1;
+            match json.get(from) {
+                Some(&next @ (b'"' | b'\\')) => {
+                    out.push(b'\\');
+                    out.push(next);
+                    from += 1;
+                }
+                Some(b'u') => {
+                    has_surrogate |= matches!(
+                        json.get(from + 1..from + 3),
+                        Some([b'd' | b'D', b'8' | b'9' | b'a'..=b'f' | b'A'..=b'F'])
+                    );
+                }
+                _ => {}
             }
             continue;
         }
@@ -280,7 +311,7 @@ fn copy_string(
         if let Some(compacted) = compacted.as_deref_mut() {
             compacted.extend_from_slice(json.get(at..end).unwrap_or_default());
         }
-        return end;
+        return (end, has_surrogate);
     }
 }
 
@@ -428,33 +459,37 @@ mod tests {
     #[test]
     fn compacts_and_escapes_in_one_pass_as_serde_json_would_in_two() {
         let documents = [
-            "{ \"a\" : \"x y\" ,\n\t\"b\":[ 1 , 2.5e3 , true ] }",
-            r#"  {"ends in a backslash": "c:\\", "then": "a \"quoted\" word" }  "#,
-            r#"[ "\\\"", "\u0022 \/", { } , [ ] , null ]"#,
-            "\r\n\"é ✓ 😀\"\r\n",
+            (
+                "{ \"a\" : \"x y\" ,\n\t\"b\":[ 1 , 2.5e3 , true ] }",
+                r#"{"a":"x y","b":[1,2.5e3,true]}"#,
+            ),
+            (
+                r#"  {"ends in a backslash": "c:\\", "then": "a \"quoted\" word" }  "#,
+                r#"{"ends in a backslash":"c:\\","then":"a \"quoted\" word"}"#,
+            ),
+            (
+                r#"[ "\\\"", "\u0022 \/", { } , [ ] , null ]"#,
+                r#"["\\\"","\u0022 \/",{},[],null]"#,
+            ),
+            ("\r\n\"é ✓ 😀\"\r\n", "\"é ✓ 😀\""),
         ];
-        for document in documents {
-            let parsed: Value = serde_json::from_str(document).unwrap();
+        for (document, compact) in documents {
             let mut written = Vec::new();
 
             let scan = write_compacted_as_string(document.as_bytes(), &mut written);
 
             let compacted = String::from_utf8(scan.compacted.unwrap()).unwrap();
-            assert_eq!(serde_json::from_str::<Value>(&compacted).unwrap(), parsed);
-            assert!(
-                !compacted.contains(", ") && !compacted.contains('\n'),
-                "{compacted}"
-            );
+            assert_eq!(compacted, compact, "{document}");
             assert_eq!(
                 String::from_utf8(written).unwrap(),
-                serde_json::to_string(&compacted).unwrap(),
+                serde_json::to_string(compact).unwrap(),
                 "{document}"
             );
         }
     }
 
     #[test]
-    fn writes_numbers_beyond_f64_and_repeated_keys_as_rmcp_would() {
+    fn writes_what_only_a_full_parse_can_judge_as_rmcp_would() {
         let very_long = format!(r#"{{"long": 1{}}}"#, "0".repeat(400));
         for body in [
             r#"{"huge": 1e400}"#,
@@ -463,6 +498,12 @@ mod tests {
             &very_long,
             r#"{"a": 1, "a": 2}"#,
             r#"{"big": 123456789012345678901234567890}"#,
+            r#"{"lone": "\ud800", "n": 1}"#,
+            r#"{"trailing": "\uDC00"}"#,
+            r#"{"pair": "\ud83d\ude00", "escaped quote at the end": "\""}"#,
+            r#"{"not a surrogate": "\u00e9\\ud800"}"#,
+            &deep_object(127),
+            &deep_object(140),
         ] {
             let output = from_response(ok_response("application/json", body), 1 << 20);
 
@@ -473,6 +514,60 @@ mod tests {
             });
 
             assert_eq!(fast_lane, as_rmcp_sends_it(output), "{body}");
+        }
+    }
+
+    /// An object with `levels` levels of arrays inside: `{"a":[[...]]}`.
+    fn deep_object(levels: usize) -> String {
+        format!(r#"{{"a": {}{}}}"#, "[".repeat(levels), "]".repeat(levels))
+    }
+
+    #[test]
+    fn keeps_an_object_as_structured_content_unless_serde_json_cannot_read_it() {
+        let cases = [
+            (r#"{"pair": "\ud83d\ude00"}"#, true),
+            (r#"{"lone": "\ud800"}"#, false),
+            (&deep_object(20), true),
+            (&deep_object(140), false),
+            (r#"{"huge": 1e400}"#, false),
+            (r#"{"fine": 1e10}"#, true),
+        ];
+        for (body, structured) in cases {
+            let output = from_response(ok_response("application/json", body), 1 << 20);
+
+            let written = as_the_fast_lane_writes_it(&output);
+
+            assert_eq!(
+                written.get("structuredContent").is_some(),
+                structured,
+                "{body}"
+            );
+            assert_eq!(
+                written["content"][0]["text"].as_str().map(str::len),
+                Some(body.replace(' ', "").len()),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn compacts_and_escapes_strings_that_end_in_escapes() {
+        for (body, compact) in [
+            (r#""a\"""#, r#""a\"""#),
+            (r#"[ "a\\" , "\"" ]"#, r#"["a\\","\""]"#),
+            (r#"{ "k\"" : "\\\"" }"#, r#"{"k\"":"\\\""}"#),
+        ] {
+            let mut written = Vec::new();
+
+            let scan = write_compacted_as_string(body.as_bytes(), &mut written);
+
+            let compacted = scan.compacted.as_deref().unwrap_or(body.as_bytes());
+            assert_eq!(std::str::from_utf8(compacted).unwrap(), compact, "{body}");
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                serde_json::to_string(compact).unwrap(),
+                "{body}"
+            );
         }
     }
 }
