@@ -151,6 +151,7 @@ impl ToolRequestHarness {
             connect_timeout: std::time::Duration::from_secs(1),
             max_concurrency: 1,
             max_response: 1024 * 1024,
+            proxy: None,
         };
         let client = UpstreamClient::new(options, Arc::new(Metrics::new()))
             .map_err(|error| error.to_string())?;
@@ -189,12 +190,9 @@ impl ToolRequestHarness {
             .map(|request| {
                 let sent = self
                     .client
-                    .request_builder(&request)
-                    .and_then(|builder| {
-                        builder.build().map_err(|error| self.client.classify(error))
-                    })
+                    .http_request(&request)
                     .map(|sent| SentRequest {
-                        url: sent.url().to_string(),
+                        url: sent.uri().to_string(),
                         headers: sent
                             .headers()
                             .iter()

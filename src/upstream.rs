@@ -1,9 +1,11 @@
-//! The internal API: the one pooled HTTP client that calls it with the server's credential.
+//! The internal API: the pooled HTTP client that calls it with the server's credential.
 //! A leaf: it knows nothing of tools, OpenAPI or MCP; it sends the [`UpstreamRequest`]s it is given.
 
 mod client;
 mod credential;
+mod proxy;
 mod request;
+mod transport;
 
 pub use client::{UpstreamClient, UpstreamClientOptions, UpstreamError, UpstreamResponse};
 pub use request::UpstreamRequest;
@@ -25,6 +27,10 @@ pub fn client_options(
         );
     }
     warn_if_plain_http_beyond_loopback(&base_url);
+    let proxy = proxy::from_environment(&base_url);
+    if let Some(proxy) = &proxy {
+        tracing::info!(proxy = %proxy.uri, "upstream requests go through the proxy the environment names");
+    }
     Ok(UpstreamClientOptions {
         base_url,
         credential,
@@ -33,6 +39,7 @@ pub fn client_options(
         connect_timeout: settings.upstream.connect_timeout,
         max_concurrency: settings.upstream.max_concurrency,
         max_response: settings.upstream.max_response.as_usize(),
+        proxy,
     })
 }
 

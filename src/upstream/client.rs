@@ -1,18 +1,18 @@
 //! The client for the internal API: the credential from configuration only, bounded
-//! concurrency, capped response bodies, retries that respect the method, and a connection
-//! pool per worker thread.
+//! concurrency, a deadline per exchange, capped response bodies and retries that respect
+//! the method.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::StreamExt;
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 use rand::Rng;
 use tokio::sync::Semaphore;
 
+use super::proxy::UpstreamProxy;
 use super::request::UpstreamRequest;
+use super::transport::{Received, Transport, TransportError, TransportSettings};
 use crate::admin::metrics::Metrics;
 
 /// Retries of a 429 and the total time spent waiting for them.
@@ -47,8 +47,10 @@ pub enum UpstreamError {
 }
 
 pub struct UpstreamClient {
-    http: PerThreadClients,
+    transport: Transport,
     base_url: String,
+    /// Sent unless the tool's own headers name them (`accept: */*`, `user-agent`).
+    default_headers: HeaderMap,
     /// Configured headers (credential last), applied after the tool's own headers so
     /// nothing an argument carries can replace them.
     fixed_headers: HeaderMap,
@@ -66,6 +68,8 @@ pub struct UpstreamClientOptions {
     pub connect_timeout: Duration,
     pub max_concurrency: usize,
     pub max_response: usize,
+    /// The HTTP proxy to reach the upstream through; `None` connects straight to it.
+    pub proxy: Option<UpstreamProxy>,
 }
 
 impl UpstreamClient {
@@ -73,7 +77,20 @@ impl UpstreamClient {
         options: UpstreamClientOptions,
         metrics: Arc<Metrics>,
     ) -> Result<Self, UpstreamError> {
-        let http = PerThreadClients::new(&options)?;
+        let base_url = options.base_url.trim_end_matches('/').to_string();
+        base_url.parse::<Uri>().map_err(|error| {
+            UpstreamError::InvalidRequest(format!("base URL {base_url:?}: {error}"))
+        })?;
+        let settings = TransportSettings {
+            connect_timeout: options.connect_timeout,
+            max_idle_per_host: options.max_concurrency,
+            user_agent: USER_AGENT,
+        };
+        let transport = Transport::new(settings, options.proxy.as_ref())
+            .map_err(|error| UpstreamError::InvalidRequest(error.to_string()))?;
+        let mut default_headers = HeaderMap::with_capacity(2);
+        default_headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        default_headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
         let mut fixed_headers = HeaderMap::new();
         for (name, value) in options.headers {
             fixed_headers.insert(name, value);
@@ -83,8 +100,9 @@ impl UpstreamClient {
             fixed_headers.insert(name, value);
         }
         Ok(Self {
-            http,
-            base_url: options.base_url.trim_end_matches('/').to_string(),
+            transport,
+            base_url,
+            default_headers,
             fixed_headers,
             permits: Semaphore::new(options.max_concurrency.max(1)),
             max_response: options.max_response,
@@ -161,9 +179,9 @@ impl UpstreamClient {
             .acquire()
             .await
             .map_err(|_| UpstreamError::Unreachable("client is shutting down".into()))?;
-        let builder = self.request_builder(request)?;
+        let http_request = self.http_request(request)?;
         let started = Instant::now();
-        let outcome = self.exchange(builder).await;
+        let outcome = self.exchange(http_request).await;
         let class = match &outcome {
             Ok(response) => status_class(response.status),
             Err(_) => "error",
@@ -172,15 +190,22 @@ impl UpstreamClient {
         outcome
     }
 
-    /// The HTTP request for `request`: the base URL joined with its path, its headers, then the configured
-    /// headers (credential last) replacing any of the same name, and the body.
-    pub(crate) fn request_builder(
+    /// The HTTP request for `request`: the base URL joined with its path; the default
+    /// headers, then its own, then the configured headers (credential last), each
+    /// replacing any of the same name; and the body.
+    pub(crate) fn http_request(
         &self,
         request: &UpstreamRequest,
-    ) -> Result<reqwest::RequestBuilder, UpstreamError> {
-        let url = format!("{}{}", self.base_url, request.path_and_query);
-        let mut headers =
-            HeaderMap::with_capacity(request.headers.len() + self.fixed_headers.len());
+    ) -> Result<http::Request<Bytes>, UpstreamError> {
+        let uri = format!("{}{}", self.base_url, request.path_and_query)
+            .parse::<Uri>()
+            .map_err(|error| UpstreamError::InvalidRequest(format!("the URL: {error}")))?;
+        let mut headers = HeaderMap::with_capacity(
+            self.default_headers.len() + request.headers.len() + self.fixed_headers.len(),
+        );
+        for (name, value) in &self.default_headers {
+            headers.insert(name.clone(), value.clone());
+        }
         for (name, value) in &request.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| UpstreamError::InvalidRequest(format!("header name {name:?}")))?;
@@ -191,163 +216,63 @@ impl UpstreamClient {
         for (name, value) in &self.fixed_headers {
             headers.insert(name.clone(), value.clone());
         }
-        let mut builder = self
-            .http
-            .for_this_thread()
-            .request(request.method.clone(), &url)
-            .headers(headers);
-        if let Some(body) = &request.body {
-            let bytes = serde_json::to_vec(body)
-                .map_err(|error| UpstreamError::InvalidRequest(error.to_string()))?;
-            builder = builder.body(bytes);
-        }
-        Ok(builder)
+        let body = match &request.body {
+            Some(body) => serde_json::to_vec(body)
+                .map(Bytes::from)
+                .map_err(|error| UpstreamError::InvalidRequest(error.to_string()))?,
+            None => Bytes::new(),
+        };
+        let mut http_request = http::Request::new(body);
+        *http_request.method_mut() = request.method.clone();
+        *http_request.uri_mut() = uri;
+        *http_request.headers_mut() = headers;
+        Ok(http_request)
     }
 
+    /// One exchange, answer body included, within the configured timeout.
     async fn exchange(
         &self,
-        builder: reqwest::RequestBuilder,
+        request: http::Request<Bytes>,
     ) -> Result<UpstreamResponse, UpstreamError> {
-        let response = builder.send().await.map_err(|error| self.classify(error))?;
-        let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
+        let received = tokio::time::timeout(
+            self.timeout,
+            self.transport.exchange(request, self.max_response),
+        )
+        .await
+        .map_err(|_| UpstreamError::Timeout(self.timeout))?
+        .map_err(|error| match error {
+            // Includes connect timeouts: nothing was sent, so a retry is safe to consider.
+            TransportError::Connect(reason) | TransportError::Exchange(reason) => {
+                UpstreamError::Unreachable(reason)
+            }
+            TransportError::Setup(reason) => UpstreamError::InvalidRequest(reason),
+        })?;
+        Ok(UpstreamResponse::from(received))
+    }
+}
+
+impl From<Received> for UpstreamResponse {
+    fn from(received: Received) -> Self {
+        let header = |name: header::HeaderName| {
+            received
+                .headers
                 .get(name)
                 .and_then(|value| value.to_str().ok())
                 .map(str::to_string)
         };
-        let content_type = header("content-type");
-        let www_authenticate = header("www-authenticate");
-        let retry_after = header("retry-after").and_then(|value| value.trim().parse::<u64>().ok());
-        let expected_len = response.content_length().unwrap_or_default();
-        // A body that arrives in one chunk (most small answers) is kept as that chunk; one
-        // in several is gathered into a buffer sized from Content-Length.
-        let mut first: Option<Bytes> = None;
-        let mut gathered: Vec<u8> = Vec::new();
-        let mut truncated = false;
-        let mut chunks = response.bytes_stream();
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk.map_err(|error| self.classify(error))?;
-            let received = first.as_ref().map_or(0, Bytes::len) + gathered.len();
-            let room = self.max_response.saturating_sub(received);
-            let (chunk, cut) = if chunk.len() > room {
-                (chunk.slice(..room), true)
-            } else {
-                (chunk, false)
-            };
-            match first.take() {
-                None if gathered.is_empty() => first = Some(chunk),
-                earlier => {
-                    if let Some(earlier) = earlier {
-                        let capacity = usize::try_from(expected_len)
-                            .unwrap_or(usize::MAX)
-                            .clamp(earlier.len() + chunk.len(), self.max_response);
-                        gathered.reserve(capacity);
-                        gathered.extend_from_slice(&earlier);
-                    }
-                    gathered.extend_from_slice(&chunk);
-                }
-            }
-            if cut {
-                truncated = true;
-                break;
-            }
-        }
-        let body = first.unwrap_or_else(|| Bytes::from(gathered));
-        Ok(UpstreamResponse {
-            status,
-            content_type,
-            www_authenticate,
-            retry_after,
-            body,
-            truncated,
-        })
-    }
-
-    pub(crate) fn classify(&self, error: reqwest::Error) -> UpstreamError {
-        if error.is_connect() {
-            // Includes connect timeouts: nothing was sent, so a retry is safe to consider.
-            UpstreamError::Unreachable(error.without_url().to_string())
-        } else if error.is_timeout() {
-            UpstreamError::Timeout(self.timeout)
-        } else {
-            // Without the URL: it may hold argument values, and never the credential.
-            UpstreamError::Unreachable(error.without_url().to_string())
+        Self {
+            status: received.status,
+            content_type: header(header::CONTENT_TYPE),
+            www_authenticate: header(header::WWW_AUTHENTICATE),
+            retry_after: header(header::RETRY_AFTER)
+                .and_then(|value| value.trim().parse::<u64>().ok()),
+            body: received.body,
+            truncated: received.truncated,
         }
     }
 }
 
-/// One `reqwest::Client` (and so one connection pool) per thread that calls the upstream,
-/// built on its first call. A pooled connection is driven by a task on the runtime that
-/// opened it; with one pool shared by the actix workers, a call on one worker often rides a
-/// connection driven by the other, and every exchange then wakes a second thread.
-struct PerThreadClients {
-    /// Slot 0, built at start-up so a configuration the HTTP stack refuses fails early.
-    first: reqwest::Client,
-    /// One slot per core (the actix worker count); threads beyond that share slots.
-    others: Vec<OnceLock<reqwest::Client>>,
-    settings: ClientSettings,
-}
-
-struct ClientSettings {
-    timeout: Duration,
-    connect_timeout: Duration,
-    max_idle_per_host: usize,
-}
-
-impl ClientSettings {
-    fn build(&self) -> reqwest::Result<reqwest::Client> {
-        reqwest::Client::builder()
-            .timeout(self.timeout)
-            .connect_timeout(self.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(self.max_idle_per_host)
-            .tcp_nodelay(true)
-            // A redirect could carry the credential to another host.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("tunnelgate/", env!("CARGO_PKG_VERSION")))
-            .build()
-    }
-}
-
-/// Hands each thread the next client slot, round robin.
-static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static THREAD_SLOT: usize = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
-}
-
-impl PerThreadClients {
-    fn new(options: &UpstreamClientOptions) -> Result<Self, UpstreamError> {
-        let slots = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        let settings = ClientSettings {
-            timeout: options.timeout,
-            connect_timeout: options.connect_timeout,
-            max_idle_per_host: options.max_concurrency,
-        };
-        let first = settings
-            .build()
-            .map_err(|error| UpstreamError::InvalidRequest(error.to_string()))?;
-        Ok(Self {
-            first,
-            others: (1..slots).map(|_| OnceLock::new()).collect(),
-            settings,
-        })
-    }
-
-    fn for_this_thread(&self) -> &reqwest::Client {
-        let slot = THREAD_SLOT.with(|slot| *slot) % (self.others.len() + 1);
-        match slot.checked_sub(1).and_then(|index| self.others.get(index)) {
-            // The settings built `first` already; should a later build fail all the same,
-            // the thread shares `first` rather than fail its calls.
-            Some(lazy) => {
-                lazy.get_or_init(|| self.settings.build().unwrap_or_else(|_| self.first.clone()))
-            }
-            None => &self.first,
-        }
-    }
-}
+const USER_AGENT: &str = concat!("tunnelgate/", env!("CARGO_PKG_VERSION"));
 
 fn backoff(attempt: u32) -> Duration {
     let base = TRANSIENT_BACKOFF * 2u32.saturating_pow(attempt.saturating_sub(1));
@@ -393,8 +318,35 @@ mod tests {
         format!("http://{address}")
     }
 
-    fn client(base_url: String, max_response: usize) -> UpstreamClient {
-        let options = UpstreamClientOptions {
+    /// Answers one connection with `answer` (written in full, then the socket is held open
+    /// for `hold`), and hands back the request head it read.
+    async fn serve_once(
+        answer: &'static [u8],
+        hold: Duration,
+    ) -> (String, tokio::sync::oneshot::Receiver<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (sender, head) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut received = Vec::new();
+            let mut buffer = [0u8; 4096];
+            while !received.windows(4).any(|window| window == b"\r\n\r\n") {
+                let read = socket.read(&mut buffer).await.unwrap();
+                if read == 0 {
+                    break;
+                }
+                received.extend_from_slice(&buffer[..read]);
+            }
+            let _ = sender.send(String::from_utf8_lossy(&received).into_owned());
+            socket.write_all(answer).await.unwrap();
+            tokio::time::sleep(hold).await;
+        });
+        (format!("http://{address}"), head)
+    }
+
+    fn options(base_url: String, max_response: usize) -> UpstreamClientOptions {
+        UpstreamClientOptions {
             base_url,
             credential: None,
             headers: Vec::new(),
@@ -402,19 +354,130 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             max_concurrency: 4,
             max_response,
-        };
-        UpstreamClient::new(options, Arc::new(Metrics::new())).unwrap()
+            proxy: None,
+        }
+    }
+
+    fn client(base_url: String, max_response: usize) -> UpstreamClient {
+        UpstreamClient::new(options(base_url, max_response), Arc::new(Metrics::new())).unwrap()
+    }
+
+    fn items_request() -> UpstreamRequest {
+        UpstreamRequest {
+            method: Method::GET,
+            path_and_query: "/items?limit=2".into(),
+            headers: vec![("authorization".into(), "Bearer from-an-argument".into())],
+            body: None,
+        }
+    }
+
+    async fn try_get(client: &UpstreamClient) -> Result<UpstreamResponse, UpstreamError> {
+        let never = || -> futures::future::BoxFuture<'_, bool> { Box::pin(async { false }) };
+        client.send(&items_request(), &never).await
     }
 
     async fn get(client: &UpstreamClient) -> UpstreamResponse {
-        let request = UpstreamRequest {
-            method: Method::GET,
-            path_and_query: "/items".into(),
-            headers: Vec::new(),
-            body: None,
-        };
-        let never = || -> futures::future::BoxFuture<'_, bool> { Box::pin(async { false }) };
-        client.send(&request, &never).await.unwrap()
+        try_get(client).await.unwrap()
+    }
+
+    const SMALL_ANSWER: &[u8] =
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+
+    #[tokio::test]
+    async fn sends_the_configured_credential_in_place_of_an_arguments_header() {
+        let (base_url, head) = serve_once(SMALL_ANSWER, Duration::ZERO).await;
+        let mut options = options(format!("{base_url}/api/"), 1024);
+        options.credential = Some((
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer configured"),
+        ));
+        let client = UpstreamClient::new(options, Arc::new(Metrics::new())).unwrap();
+
+        let response = get(&client).await;
+
+        let head = head.await.unwrap().to_ascii_lowercase();
+        assert_eq!(response.status, 200);
+        assert_eq!(response.content_type.as_deref(), Some("application/json"));
+        assert!(
+            head.starts_with("get /api/items?limit=2 http/1.1\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains("\r\nauthorization: bearer configured\r\n"),
+            "{head}"
+        );
+        assert!(!head.contains("from-an-argument"), "{head}");
+        assert!(head.contains("\r\naccept: */*\r\n"), "{head}");
+        assert!(head.contains("\r\nuser-agent: tunnelgate/"), "{head}");
+        assert!(head.contains("\r\nhost: 127.0.0.1:"), "{head}");
+    }
+
+    #[tokio::test]
+    async fn goes_through_the_named_proxy_with_its_credentials() {
+        let (proxy_url, head) = serve_once(SMALL_ANSWER, Duration::ZERO).await;
+        let mut options = options("http://upstream.invalid/api".into(), 1024);
+        options.proxy = Some(UpstreamProxy {
+            uri: proxy_url.parse().unwrap(),
+            authorization: Some(HeaderValue::from_static("Basic dXNlcjpzZWNyZXQ=")),
+        });
+        let client = UpstreamClient::new(options, Arc::new(Metrics::new())).unwrap();
+
+        let response = get(&client).await;
+
+        let head = head.await.unwrap().to_ascii_lowercase();
+        assert_eq!(response.status, 200);
+        assert!(
+            head.starts_with("get http://upstream.invalid/api/items?limit=2 http/1.1\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains("\r\nproxy-authorization: basic dxnlcjpzzwnyzxq=\r\n"),
+            "{head}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_timeout_covers_a_body_that_stalls() {
+        let stalls = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"partial\":";
+        let (base_url, _head) = serve_once(stalls, Duration::from_secs(5)).await;
+        let mut options = options(base_url, 1024);
+        options.timeout = Duration::from_millis(200);
+        let client = UpstreamClient::new(options, Arc::new(Metrics::new())).unwrap();
+
+        let outcome = try_get(&client).await;
+
+        assert!(
+            matches!(outcome, Err(UpstreamError::Timeout(timeout)) if timeout == Duration::from_millis(200)),
+            "{outcome:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_unreachable_and_says_why() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+
+        let outcome = try_get(&client(base_url, 1024)).await;
+
+        match outcome {
+            Err(UpstreamError::Unreachable(reason)) => {
+                assert!(reason.to_ascii_lowercase().contains("refused"), "{reason}");
+            }
+            other => panic!("expected unreachable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn refuses_a_base_url_that_is_not_a_uri() {
+        let outcome = UpstreamClient::new(
+            options("http://exa mple.com".into(), 1024),
+            Arc::new(Metrics::new()),
+        );
+
+        assert!(
+            matches!(outcome, Err(UpstreamError::InvalidRequest(reason)) if reason.contains("exa mple"))
+        );
     }
 
     #[tokio::test]

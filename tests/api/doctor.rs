@@ -9,6 +9,7 @@ use crate::fake_upstream::{FakeUpstream, Scripted};
 use crate::helpers::spawn_app;
 use crate::issuer::{AUDIENCE, TEAM, TestIssuer, TokenBuilder};
 use crate::polar_document::polar_document_path;
+use crate::tls_front::{TlsFront, unrelated_ca_pem};
 
 /// What one run printed and how it exited.
 struct Run {
@@ -645,4 +646,60 @@ async fn doctor_names_an_unreachable_redis_without_its_password() {
     assert!(check.contains("no answer to PING"), "{}", run.stdout);
     assert!(check.contains("fix: start Redis"), "{}", run.stdout);
     assert!(!run.stdout.contains("hunter2"), "{}", run.stdout);
+}
+
+#[actix_web::test]
+async fn doctor_reaches_an_https_upstream_whose_ca_the_trust_store_holds() {
+    // Arrange
+    let issuer = TestIssuer::start(&[0]);
+    let upstream = FakeUpstream::start();
+    let front = TlsFront::start(&upstream.url).await;
+    let mut environment = Environment::generic(&issuer.certs_url, &upstream);
+    environment.set("TUNNELGATE__UPSTREAM__BASE_URL", &front.url);
+    environment.set("SSL_CERT_FILE", &front.ca_pem.path().display().to_string());
+
+    // Act
+    let run = environment.doctor(&[]).await;
+
+    // Assert
+    let upstream_check = run.check(3);
+    assert!(upstream_check.starts_with("[ok]"), "{}", run.stdout);
+    assert!(
+        upstream_check.contains("GET /items?limit=1 (items_list) answered 200"),
+        "{upstream_check}"
+    );
+    let probe = upstream.requests_to("/items");
+    assert_eq!(probe.len(), 1, "the request went through TLS to the fake");
+    assert_eq!(
+        probe[0].headers["authorization"],
+        format!("Bearer {UPSTREAM_TOKEN}")
+    );
+}
+
+#[actix_web::test]
+async fn doctor_names_an_upstream_certificate_no_trusted_root_signed() {
+    // Arrange
+    let issuer = TestIssuer::start(&[0]);
+    let upstream = FakeUpstream::start();
+    let front = TlsFront::start(&upstream.url).await;
+    let unrelated = unrelated_ca_pem();
+    let mut environment = Environment::generic(&issuer.certs_url, &upstream);
+    environment.set("TUNNELGATE__UPSTREAM__BASE_URL", &front.url);
+    environment.set("SSL_CERT_FILE", &unrelated.path().display().to_string());
+
+    // Act
+    let run = environment.doctor(&[]).await;
+
+    // Assert
+    let upstream_check = run.check(3);
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    assert!(upstream_check.starts_with("[FAIL] 3."), "{upstream_check}");
+    assert!(
+        upstream_check.contains("invalid peer certificate: UnknownIssuer"),
+        "{upstream_check}"
+    );
+    assert!(
+        upstream.requests_to("/items").is_empty(),
+        "nothing may be sent over a connection the client does not trust"
+    );
 }

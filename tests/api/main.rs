@@ -30,5 +30,6 @@ mod polar_document;
 mod redis_server;
 mod rmcp_client;
 mod streamable;
+mod tls_front;
 mod web;
 mod web_browser;
