@@ -176,23 +176,30 @@ struct Scan {
     compacted: Option<Vec<u8>>,
     /// The text holds something `serde_json` checks only when it builds a value, so only a
     /// full parse can say whether rmcp would keep it as `structuredContent`: a number with an
-    /// exponent or of 300 digits or more (it may not fit an f64), a `\u` escape of a UTF-16
-    /// surrogate (a lone one is refused), or nesting deeper than [`DEEPEST_UNCHECKED`]
-    /// (`serde_json` stops at 128).
+    /// exponent or of 300 digits or more (it may not fit an f64), or a `\u` escape of a UTF-16
+    /// surrogate (a lone one is refused).
     needs_value_check: bool,
+    /// Nesting deeper than [`DEEPEST_STRUCTURED`].
+    too_deep: bool,
 }
 
-/// Nesting up to this depth needs no full parse to be read as a value.
-const DEEPEST_UNCHECKED: u32 = 100;
+/// The deepest nesting an answer may have and still travel as `structuredContent`. Clients'
+/// JSON parsers stop at about 128 levels (`serde_json` does), and the JSON-RPC answer wraps
+/// `structuredContent` in two more: an answer nested 126 deep, which rmcp would embed, makes
+/// the whole answer unreadable to such a client. Real APIs nest a handful of levels; the text
+/// content carries any answer in full.
+const DEEPEST_STRUCTURED: u32 = 100;
 
 impl Scan {
     /// Whether the compact text may travel as `structuredContent`: only an object may (before
-    /// protocol 2026-07-28), and only one serde_json, and so rmcp, reads as a value. A number
-    /// beyond f64 (`1e400`), a lone surrogate (`"\ud800"`) or 200 nested arrays are valid
-    /// JSON that it will not read; such an answer travels as text only, on both paths.
+    /// protocol 2026-07-28), only one nested at most [`DEEPEST_STRUCTURED`] levels, and only
+    /// one serde_json, and so rmcp, reads as a value. A number beyond f64 (`1e400`) or a lone
+    /// surrogate (`"\ud800"`) is valid JSON that it will not read. Any other answer travels as
+    /// text only, on both paths.
     fn may_be_structured(&self, original: &[u8]) -> bool {
         let compact = self.compacted.as_deref().unwrap_or(original);
         compact.first() == Some(&b'{')
+            && !self.too_deep
             && (!self.needs_value_check || serde_json::from_slice::<IgnoredValue>(compact).is_ok())
     }
 }
@@ -209,6 +216,7 @@ fn write_compacted_as_string(json: &[u8], out: &mut Vec<u8>) -> Scan {
     out.push(b'"');
     let mut compacted: Option<Vec<u8>> = None;
     let mut needs_value_check = false;
+    let mut deepest = 0u32;
     let mut digits = 0;
     let mut depth = 0u32;
     let mut at = 0;
@@ -240,7 +248,7 @@ fn write_compacted_as_string(json: &[u8], out: &mut Vec<u8>) -> Scan {
                     match byte {
                         b'{' | b'[' => {
                             depth += 1;
-                            needs_value_check |= depth > DEEPEST_UNCHECKED;
+                            deepest = deepest.max(depth);
                         }
                         b'}' | b']' => depth = depth.saturating_sub(1),
                         _ => {}
@@ -258,6 +266,7 @@ fn write_compacted_as_string(json: &[u8], out: &mut Vec<u8>) -> Scan {
     Scan {
         compacted,
         needs_value_check,
+        too_deep: deepest > DEEPEST_STRUCTURED,
     }
 }
 
@@ -502,6 +511,10 @@ mod tests {
             r#"{"trailing": "\uDC00"}"#,
             r#"{"pair": "\ud83d\ude00", "escaped quote at the end": "\""}"#,
             r#"{"not a surrogate": "\u00e9\\ud800"}"#,
+            &deep_object(99),
+            &deep_object(100),
+            &deep_object(125),
+            &deep_object(126),
             &deep_object(127),
             &deep_object(140),
         ] {
@@ -528,6 +541,11 @@ mod tests {
             (r#"{"pair": "\ud83d\ude00"}"#, true),
             (r#"{"lone": "\ud800"}"#, false),
             (&deep_object(20), true),
+            // The object and 99 arrays: 100 levels.
+            (&deep_object(99), true),
+            (&deep_object(100), false),
+            // 127 levels: serde_json reads it, but not the answer around it.
+            (&deep_object(126), false),
             (&deep_object(140), false),
             (r#"{"huge": 1e400}"#, false),
             (r#"{"fine": 1e10}"#, true),
