@@ -26,6 +26,7 @@ pub fn client_options(
             "no upstream token configured; upstream calls are sent without a credential"
         );
     }
+    refuse_credentials_in_the_url(&base_url)?;
     warn_if_plain_http_beyond_loopback(&base_url);
     let proxy = proxy::from_environment(&base_url);
     if let Some(proxy) = &proxy {
@@ -41,6 +42,20 @@ pub fn client_options(
         max_response: settings.upstream.max_response.as_usize(),
         proxy,
     })
+}
+
+/// A user name and password in `upstream.base_url` would be sent nowhere useful (and would
+/// show in logs); the credential belongs in `upstream.token`. The message never shows it.
+fn refuse_credentials_in_the_url(base_url: &str) -> anyhow::Result<()> {
+    let Ok(url) = url::Url::parse(base_url) else {
+        return Ok(());
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        anyhow::bail!(
+            "upstream.base_url carries a user name or password; give the credential as upstream.token (or upstream.headers) instead"
+        );
+    }
+    Ok(())
 }
 
 /// Internal APIs are often plain http, so it is allowed; but the credential then crosses the

@@ -536,7 +536,7 @@ mod tests {
     }
 
     #[test]
-    fn keeps_an_object_as_structured_content_unless_serde_json_cannot_read_it() {
+    fn keeps_an_object_as_structured_content_unless_too_deep_or_unreadable_to_serde_json() {
         let cases = [
             (r#"{"pair": "\ud83d\ude00"}"#, true),
             (r#"{"lone": "\ud800"}"#, false),
@@ -547,6 +547,8 @@ mod tests {
             // 127 levels: serde_json reads it, but not the answer around it.
             (&deep_object(126), false),
             (&deep_object(140), false),
+            // Brackets inside a string are text, not nesting.
+            (&format!(r#"{{"text": "{}"}}"#, "[{".repeat(200)), true),
             (r#"{"huge": 1e400}"#, false),
             (r#"{"fine": 1e10}"#, true),
         ];

@@ -23,6 +23,8 @@ const MAX_TRANSIENT_RETRIES: u32 = 2;
 const TRANSIENT_BACKOFF: Duration = Duration::from_millis(200);
 /// When a 429 names no delay.
 const DEFAULT_RATE_LIMIT_DELAY: Duration = Duration::from_secs(1);
+/// Immediate resends of a request the upstream refused unprocessed (reqwest's number).
+const MAX_NOT_PROCESSED_RETRIES: u32 = 2;
 
 /// What the upstream answered (any status), with the body capped at `max_response`.
 #[derive(Debug)]
@@ -78,9 +80,18 @@ impl UpstreamClient {
         metrics: Arc<Metrics>,
     ) -> Result<Self, UpstreamError> {
         let base_url = options.base_url.trim_end_matches('/').to_string();
-        base_url.parse::<Uri>().map_err(|error| {
-            UpstreamError::InvalidRequest(format!("base URL {base_url:?}: {error}"))
+        // Neither message shows the URL: a user name and password in it would be a secret.
+        let base = base_url.parse::<Uri>().map_err(|error| {
+            UpstreamError::InvalidRequest(format!("the base URL is not a valid URI: {error}"))
         })?;
+        if base
+            .authority()
+            .is_some_and(|authority| authority.as_str().contains('@'))
+        {
+            return Err(UpstreamError::InvalidRequest(
+                "the base URL carries a user name or password; give the credential as upstream.token (or upstream.headers) instead".into(),
+            ));
+        }
         let settings = TransportSettings {
             connect_timeout: options.connect_timeout,
             max_idle_per_host: options.max_concurrency,
@@ -179,9 +190,8 @@ impl UpstreamClient {
             .acquire()
             .await
             .map_err(|_| UpstreamError::Unreachable("client is shutting down".into()))?;
-        let http_request = self.http_request(request)?;
         let started = Instant::now();
-        let outcome = self.exchange(http_request).await;
+        let outcome = self.exchange(request).await;
         let class = match &outcome {
             Ok(response) => status_class(response.status),
             Err(_) => "error",
@@ -229,25 +239,49 @@ impl UpstreamClient {
         Ok(http_request)
     }
 
-    /// One exchange, answer body included, within the configured timeout.
-    async fn exchange(
-        &self,
-        request: http::Request<Bytes>,
-    ) -> Result<UpstreamResponse, UpstreamError> {
-        let received = tokio::time::timeout(
-            self.timeout,
-            self.transport.exchange(request, self.max_response),
-        )
-        .await
-        .map_err(|_| UpstreamError::Timeout(self.timeout))?
-        .map_err(|error| match error {
-            // Includes connect timeouts: nothing was sent, so a retry is safe to consider.
-            TransportError::Connect(reason) | TransportError::Exchange(reason) => {
-                UpstreamError::Unreachable(reason)
+    /// One exchange, answer body included, within the configured timeout. A request the
+    /// upstream refused before processing it is sent again at once, up to
+    /// [`MAX_NOT_PROCESSED_RETRIES`] times, whatever its method.
+    async fn exchange(&self, request: &UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
+        let attempts = async {
+            let mut retries = 0;
+            loop {
+                let http_request = self.http_request(request)?;
+                match self
+                    .transport
+                    .exchange(http_request, self.max_response)
+                    .await
+                {
+                    Err(TransportError::NotProcessed(reason))
+                        if retries < MAX_NOT_PROCESSED_RETRIES =>
+                    {
+                        retries += 1;
+                        tracing::debug!(
+                            reason,
+                            "upstream refused the request unprocessed; sending it again"
+                        );
+                    }
+                    outcome => return outcome.map_err(UpstreamError::from),
+                }
             }
-            TransportError::Setup(reason) => UpstreamError::InvalidRequest(reason),
-        })?;
+        };
+        let received = tokio::time::timeout(self.timeout, attempts)
+            .await
+            .map_err(|_| UpstreamError::Timeout(self.timeout))??;
         Ok(UpstreamResponse::from(received))
+    }
+}
+
+impl From<TransportError> for UpstreamError {
+    fn from(error: TransportError) -> Self {
+        match error {
+            // A connection that failed sent nothing; `send` retries these for idempotent
+            // methods only, like a failure after the request left, which may have been carried out.
+            TransportError::Connect(reason)
+            | TransportError::NotProcessed(reason)
+            | TransportError::Exchange(reason) => UpstreamError::Unreachable(reason),
+            TransportError::Setup(reason) => UpstreamError::InvalidRequest(reason),
+        }
     }
 }
 
@@ -468,6 +502,46 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_tls_handshake_that_stalls_ends_at_the_connect_timeout_as_unreachable() {
+        // Accepts TCP and never answers the TLS hello.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let mut options = options(format!("https://{address}"), 1024);
+        options.connect_timeout = Duration::from_millis(200);
+        options.timeout = Duration::from_secs(30);
+        let client = UpstreamClient::new(options, Arc::new(Metrics::new())).unwrap();
+
+        let outcome = try_get(&client).await;
+
+        match outcome {
+            Err(UpstreamError::Unreachable(reason)) => {
+                assert!(reason.contains("upstream.connect_timeout"), "{reason}");
+            }
+            other => panic!("expected unreachable at the connect timeout, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn refuses_a_base_url_with_a_password_without_showing_it() {
+        let outcome = UpstreamClient::new(
+            options("https://user:hunter2@api.internal/v1".into(), 1024),
+            Arc::new(Metrics::new()),
+        );
+
+        let Err(UpstreamError::InvalidRequest(reason)) = outcome else {
+            panic!("a base URL with a password must be refused");
+        };
+        assert!(reason.contains("upstream.token"), "{reason}");
+        assert!(!reason.contains("hunter2"), "{reason}");
+    }
+
     #[test]
     fn refuses_a_base_url_that_is_not_a_uri() {
         let outcome = UpstreamClient::new(
@@ -475,9 +549,10 @@ mod tests {
             Arc::new(Metrics::new()),
         );
 
-        assert!(
-            matches!(outcome, Err(UpstreamError::InvalidRequest(reason)) if reason.contains("exa mple"))
-        );
+        let Err(UpstreamError::InvalidRequest(reason)) = outcome else {
+            panic!("a base URL with a space must be refused");
+        };
+        assert!(reason.contains("not a valid URI"), "{reason}");
     }
 
     #[tokio::test]

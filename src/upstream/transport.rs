@@ -1,8 +1,11 @@
 //! How a request reaches the upstream: hyper's pooled client straight to it (one pool per
 //! worker thread), or reqwest through the HTTP proxy the environment names for it.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,15 +20,22 @@ use super::proxy::UpstreamProxy;
 
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// TCP keep-alive probes on upstream connections (reqwest's default, kept).
+/// TCP keep-alive on upstream connections, and how long unacknowledged data may wait before
+/// the kernel drops the connection: reqwest's defaults, kept.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
+const TCP_KEEPALIVE_RETRIES: u32 = 3;
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What building a transport or sending through it can fail with.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum TransportError {
-    /// Nothing was sent: the connection (TCP, TLS or the proxy's) could not be made.
+    /// Nothing was sent: the connection (DNS, TCP, TLS or the proxy's) could not be made.
     #[error("{0}")]
     Connect(String),
+    /// The upstream refused the request before processing it (HTTP/2 `REFUSED_STREAM`, or a
+    /// graceful `GOAWAY` that came first): safe to send again on a new stream, whatever the method.
+    #[error("{0}")]
+    NotProcessed(String),
     #[error("{0}")]
     Exchange(String),
     #[error("{0}")]
@@ -82,6 +92,8 @@ impl Transport {
                         let message = error_chain(&error);
                         if error.is_connect() {
                             TransportError::Connect(message)
+                        } else if is_refused_before_processing(&error) {
+                            TransportError::NotProcessed(message)
                         } else {
                             TransportError::Exchange(message)
                         }
@@ -89,7 +101,7 @@ impl Transport {
                 let (head, mut body) = response.into_parts();
                 let expected = content_length(&head.headers);
                 let mut gathered = BodyGatherer::new(max_body, expected);
-                while !gathered.is_full() {
+                while !gathered.is_truncated() {
                     let Some(frame) = body.frame().await else {
                         break;
                     };
@@ -103,22 +115,22 @@ impl Transport {
             }
             Self::Proxied(client) => {
                 let request = reqwest::Request::try_from(request)
-                    .map_err(|error| TransportError::Setup(reqwest_error(&error)))?;
+                    .map_err(|error| TransportError::Setup(reqwest_error(error)))?;
                 let mut response = client.execute(request).await.map_err(|error| {
                     if error.is_connect() {
-                        TransportError::Connect(reqwest_error(&error))
+                        TransportError::Connect(reqwest_error(error))
                     } else {
-                        TransportError::Exchange(reqwest_error(&error))
+                        TransportError::Exchange(reqwest_error(error))
                     }
                 })?;
                 let status = response.status().as_u16();
                 let headers = std::mem::take(response.headers_mut());
                 let mut gathered = BodyGatherer::new(max_body, content_length(&headers));
-                while !gathered.is_full() {
+                while !gathered.is_truncated() {
                     let chunk = response
                         .chunk()
                         .await
-                        .map_err(|error| TransportError::Exchange(reqwest_error(&error)))?;
+                        .map_err(|error| TransportError::Exchange(reqwest_error(error)))?;
                     match chunk {
                         Some(chunk) => gathered.push(chunk),
                         None => break,
@@ -130,7 +142,7 @@ impl Transport {
     }
 }
 
-type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HyperClient = Client<ConnectDeadline<HttpsConnector<HttpConnector>>, Full<Bytes>>;
 
 /// One hyper client (and so one connection pool) per thread that calls the upstream, built
 /// on its first call. A pooled connection is driven by a task on the runtime that opened it;
@@ -178,19 +190,79 @@ fn hyper_client(settings: &TransportSettings, tls: rustls::ClientConfig) -> Hype
     // The HTTPS connector above it handles `https`.
     tcp.enforce_http(false);
     tcp.set_nodelay(true);
-    tcp.set_connect_timeout(Some(settings.connect_timeout));
     tcp.set_keepalive(Some(TCP_KEEPALIVE));
-    let connector = HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(tcp);
+    tcp.set_keepalive_interval(Some(TCP_KEEPALIVE));
+    tcp.set_keepalive_retries(Some(TCP_KEEPALIVE_RETRIES));
+    tcp.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT));
+    let connector = ConnectDeadline {
+        inner: HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(tcp),
+        deadline: settings.connect_timeout,
+    };
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .pool_max_idle_per_host(settings.max_idle_per_host)
         .pool_timer(TokioTimer::new())
         .build(connector)
+}
+
+/// A connector whose whole connection set-up (name lookup, TCP, TLS handshake) must finish
+/// within `deadline`; `HttpConnector`'s own timeout covers each TCP attempt only, and a peer
+/// that accepts TCP but stalls the handshake would otherwise hold a call for its whole timeout
+/// (and a connection attempt hyper keeps racing in the background, for ever).
+#[derive(Clone)]
+pub(super) struct ConnectDeadline<C> {
+    inner: C,
+    deadline: Duration,
+}
+
+impl<C> tower_service::Service<http::Uri> for ConnectDeadline<C>
+where
+    C: tower_service::Service<http::Uri>,
+    C::Future: Send + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = C::Response;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context).map_err(Into::into)
+    }
+
+    fn call(&mut self, destination: http::Uri) -> Self::Future {
+        let deadline = self.deadline;
+        let connecting = self.inner.call(destination);
+        Box::pin(async move {
+            match tokio::time::timeout(deadline, connecting).await {
+                Ok(connected) => connected.map_err(Into::into),
+                Err(_) => Err(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no connection within upstream.connect_timeout ({deadline:?})"),
+                )) as Self::Error),
+            }
+        })
+    }
+}
+
+/// Whether hyper failed because the HTTP/2 server refused the stream before processing it:
+/// `REFUSED_STREAM` (RFC 9113, 8.7) or a graceful `GOAWAY` (`NO_ERROR`) the request met on a
+/// pooled connection. reqwest retried exactly these, for any method; so does the client.
+fn is_refused_before_processing(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(cause) = source {
+        if let Some(h2) = cause.downcast_ref::<h2::Error>() {
+            return h2.is_remote()
+                && ((h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR))
+                    || (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM)));
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// TLS as reqwest set it up before: rustls with aws-lc-rs, TLS 1.2 and 1.3, and the
@@ -211,7 +283,7 @@ fn proxied_client(
     proxy: &UpstreamProxy,
 ) -> Result<reqwest::Client, TransportError> {
     let mut route = reqwest::Proxy::all(proxy.uri.to_string())
-        .map_err(|error| TransportError::Setup(reqwest_error(&error)))?;
+        .map_err(|error| TransportError::Setup(reqwest_error(error)))?;
     if let Some(authorization) = &proxy.authorization {
         route = route.custom_http_auth(authorization.clone());
     }
@@ -225,7 +297,7 @@ fn proxied_client(
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(settings.user_agent)
         .build()
-        .map_err(|error| TransportError::Setup(reqwest_error(&error)))
+        .map_err(|error| TransportError::Setup(reqwest_error(error)))
 }
 
 /// A body that arrives in one chunk (most small answers) is kept as that chunk; one in
@@ -249,7 +321,7 @@ impl BodyGatherer {
         }
     }
 
-    fn is_full(&self) -> bool {
+    fn is_truncated(&self) -> bool {
         self.truncated
     }
 
@@ -297,12 +369,9 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// reqwest's message without the URL (it may hold argument values), and its causes.
-fn reqwest_error(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    if let Some(url) = error.url() {
-        text = text.replace(&format!(" for url ({url})"), "");
-    }
-    append_causes(text, std::error::Error::source(error))
+fn reqwest_error(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    append_causes(error.to_string(), std::error::Error::source(&error))
 }
 
 /// An error and its causes on one line: hyper's own message is often just "client error
@@ -333,7 +402,7 @@ mod tests {
     fn gather(limit: usize, expected: Option<u64>, chunks: &[&'static [u8]]) -> Received {
         let mut gatherer = BodyGatherer::new(limit, expected);
         for chunk in chunks {
-            if gatherer.is_full() {
+            if gatherer.is_truncated() {
                 break;
             }
             gatherer.push(Bytes::from_static(chunk));

@@ -703,3 +703,26 @@ async fn doctor_names_an_upstream_certificate_no_trusted_root_signed() {
         "nothing may be sent over a connection the client does not trust"
     );
 }
+
+#[actix_web::test]
+async fn doctor_sends_again_a_request_an_http2_upstream_refused_unprocessed() {
+    // Arrange: doctor itself never retries, so only the client's resend can reach a 200.
+    let issuer = TestIssuer::start(&[0]);
+    let upstream = FakeUpstream::start();
+    let (front, streams) = TlsFront::start_h2_refusing(1).await;
+    let mut environment = Environment::generic(&issuer.certs_url, &upstream);
+    environment.set("TUNNELGATE__UPSTREAM__BASE_URL", &front.url);
+    environment.set("SSL_CERT_FILE", &front.ca_pem.path().display().to_string());
+
+    // Act
+    let run = environment.doctor(&[]).await;
+
+    // Assert
+    let upstream_check = run.check(3);
+    assert!(
+        upstream_check.contains("GET /items?limit=1 (items_list) answered 200"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(streams.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
