@@ -17,6 +17,7 @@ mod cli;
 mod cluster;
 pub mod config;
 mod dev;
+mod error_chain;
 #[doc(hidden)]
 pub mod fuzzing;
 mod hex;

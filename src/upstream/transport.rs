@@ -17,6 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::proxy::UpstreamProxy;
+use crate::error_chain::{error_chain, with_causes};
 
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -371,28 +372,7 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 /// reqwest's message without the URL (it may hold argument values), and its causes.
 fn reqwest_error(error: reqwest::Error) -> String {
     let error = error.without_url();
-    append_causes(error.to_string(), std::error::Error::source(&error))
-}
-
-/// An error and its causes on one line: hyper's own message is often just "client error
-/// (Connect)", and the cause (refused, DNS, certificate) is what the operator needs.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    append_causes(error.to_string(), error.source())
-}
-
-fn append_causes(
-    mut text: String,
-    mut source: Option<&(dyn std::error::Error + 'static)>,
-) -> String {
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    with_causes(error.to_string(), std::error::Error::source(&error))
 }
 
 #[cfg(test)]
@@ -440,27 +420,5 @@ mod tests {
 
         assert_eq!(&received.body[..], b"abcdef");
         assert!(!received.truncated);
-    }
-
-    #[test]
-    fn names_the_cause_of_an_error() {
-        let cause = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-
-        assert_eq!(error_chain(&Wrapper(cause)), "wrapped: refused");
-    }
-
-    #[derive(Debug)]
-    struct Wrapper(std::io::Error);
-
-    impl std::fmt::Display for Wrapper {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("wrapped")
-        }
-    }
-
-    impl std::error::Error for Wrapper {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&self.0)
-        }
     }
 }

@@ -7,9 +7,10 @@ use std::time::{Duration, SystemTime};
 use actix_web::http::header::HttpDate;
 use futures::StreamExt;
 
-use super::checklist::{Check, error_chain};
+use super::checklist::Check;
 use crate::access::parse_certs;
 use crate::config::Settings;
+use crate::error_chain::error_chain;
 
 pub const TITLE: &str = "Access signing keys";
 

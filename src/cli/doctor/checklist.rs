@@ -62,19 +62,3 @@ impl Check {
         }
     }
 }
-
-/// An error and its causes on one line: reqwest's own message is often just "error sending
-/// request", and the cause (refused, DNS, certificate) is what the operator needs.
-pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}

@@ -8,7 +8,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use super::checklist::{Check, error_chain};
+use super::checklist::Check;
+use crate::error_chain::error_chain;
 
 pub const TITLE: &str = "End to end: tools/list through --url";
 
