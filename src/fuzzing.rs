@@ -236,3 +236,9 @@ pub fn upstream_answer_both_ways(body: &[u8]) -> Option<(Value, Value)> {
     result.strip_non_object_output_for_legacy_peer();
     Some((fast_lane, serde_json::to_value(result).ok()?))
 }
+
+/// Whether the fast lane's one pass over an answer (syntax check, compaction, escaping) takes `body` as JSON text;
+/// the target holds it to `serde_json`'s own judgement.
+pub fn json_pass_accepts(body: &[u8]) -> bool {
+    crate::tools::write_compacted_as_string(body, &mut Vec::new()).is_some()
+}

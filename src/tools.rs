@@ -5,6 +5,7 @@
 mod api;
 mod arguments;
 mod dynamic;
+mod json_pass;
 mod policy;
 mod registry;
 mod request;
@@ -24,6 +25,7 @@ use anyhow::Context;
 
 pub(crate) use arguments::ArgumentValidator;
 pub use dynamic::CALL_TOOL;
+pub(crate) use json_pass::write_compacted_as_string;
 pub use policy::{AccessExplanation, Policy};
 pub use registry::{CallError, CallVia, Caller, RegistryServices, ToolRegistry, ToolView};
 pub(crate) use request::build_request;
