@@ -1,6 +1,6 @@
-//! The one pass over an upstream's JSON answer: it checks the syntax exactly as `serde_json`
-//! does, removes the whitespace between tokens and writes the result escaped as a JSON string,
-//! without building a tree and without a second pass.
+//! The one pass over an upstream's JSON answer: it checks the syntax exactly as `serde_json`'s
+//! syntax check (`IgnoredAny`) does, removes the whitespace between tokens and writes the
+//! result escaped as a JSON string, without building a tree and without a second pass.
 
 use serde_json::Value;
 
@@ -25,8 +25,8 @@ pub(crate) struct Scan {
 /// content carries any answer in full.
 const DEEPEST_STRUCTURED: u32 = 100;
 
-/// A run of digits this long may not fit an f64 (see [`Scan::needs_value_check`]).
-const LONGEST_SAFE_DIGITS: usize = 300;
+/// A run of this many digits or more may not fit an f64 (see [`Scan::needs_value_check`]).
+const DIGITS_THAT_MAY_OVERFLOW: usize = 300;
 
 impl Scan {
     /// Whether the compact text may travel as `structuredContent`: only an object may (before
@@ -73,13 +73,14 @@ enum Expect {
 }
 
 impl Expect {
-    fn is_value(self) -> bool {
+    fn accepts_value(self) -> bool {
         matches!(self, Self::Value | Self::ValueOrClose)
     }
 }
 
 /// The containers around the current position, innermost last: one bit per level, set for an
-/// object. Unbounded, like `serde_json`'s syntax check; a u64 holds the innermost 64 levels.
+/// object. Unbounded, like `serde_json`'s syntax check: `innermost` holds the levels opened
+/// since the last multiple of 64 (1 to 64 of them), `outer` the full 64-level words below.
 #[derive(Default)]
 struct Nesting {
     depth: u32,
@@ -89,7 +90,7 @@ struct Nesting {
 
 impl Nesting {
     fn open(&mut self, object: bool) {
-        if self.depth > 0 && self.depth.is_multiple_of(64) {
+        if self.depth > 0 && self.depth.is_multiple_of(u64::BITS) {
             self.outer.push(self.innermost);
             self.innermost = 0;
         }
@@ -105,7 +106,8 @@ impl Nesting {
         }
         self.innermost >>= 1;
         self.depth -= 1;
-        if self.depth > 0 && self.depth.is_multiple_of(64) {
+        if self.depth > 0 && self.depth.is_multiple_of(u64::BITS) {
+            // Never empty here: a word was pushed when this depth was passed on the way in.
             self.innermost = self.outer.pop().unwrap_or_default();
         }
         true
@@ -165,7 +167,7 @@ pub(crate) fn write_compacted_as_string(json: &[u8], out: &mut Vec<u8>) -> Optio
                 at = end;
                 continue;
             }
-            b'{' | b'[' if expect.is_value() => {
+            b'{' | b'[' if expect.accepts_value() => {
                 let object = byte == b'{';
                 nesting.open(object);
                 deepest = deepest.max(nesting.depth);
@@ -178,12 +180,11 @@ pub(crate) fn write_compacted_as_string(json: &[u8], out: &mut Vec<u8>) -> Optio
             }
             b'}' | b']' => {
                 let object = byte == b'}';
-                let may_close = match expect {
-                    Expect::CommaOrClose => true,
-                    Expect::NameOrClose => object,
-                    Expect::ValueOrClose => !object,
-                    _ => false,
-                };
+                // Whether the closer matches the open container is `Nesting::close`'s check.
+                let may_close = matches!(
+                    expect,
+                    Expect::CommaOrClose | Expect::NameOrClose | Expect::ValueOrClose
+                );
                 if !may_close || !nesting.close(object) {
                     return None;
                 }
@@ -202,13 +203,13 @@ pub(crate) fn write_compacted_as_string(json: &[u8], out: &mut Vec<u8>) -> Optio
                 expect = Expect::Value;
                 at + 1
             }
-            b'-' | b'0'..=b'9' if expect.is_value() => {
-                let (end, beyond_f64) = number_end(json, at)?;
-                needs_value_check |= beyond_f64;
+            b'-' | b'0'..=b'9' if expect.accepts_value() => {
+                let (end, needs_check) = number_end(json, at)?;
+                needs_value_check |= needs_check;
                 expect = nesting.after_value();
                 end
             }
-            b't' | b'f' | b'n' if expect.is_value() => {
+            b't' | b'f' | b'n' if expect.accepts_value() => {
                 let literal: &[u8] = match byte {
                     b't' => b"true",
                     b'f' => b"false",
@@ -229,6 +230,7 @@ pub(crate) fn write_compacted_as_string(json: &[u8], out: &mut Vec<u8>) -> Optio
                 compacted.push(byte);
             }
         } else {
+            // In bounds: `end` is just past a token found in `json`.
             let token = json.get(at..end)?;
             out.extend_from_slice(token);
             if let Some(compacted) = &mut compacted {
@@ -287,7 +289,7 @@ fn number_end(json: &[u8], at: usize) -> Option<(usize, bool)> {
         }
         end += exponent;
     }
-    Some((end, has_exponent || longest >= LONGEST_SAFE_DIGITS))
+    Some((end, has_exponent || longest >= DIGITS_THAT_MAY_OVERFLOW))
 }
 
 /// Copies the string whose opening quote is at `at` to `out` escaped and to `compacted` as
@@ -306,7 +308,7 @@ fn copy_string(
     let mut has_surrogate = false;
     loop {
         let rest = json.get(from..)?;
-        let offset = first_needing_a_look(rest)?;
+        let offset = find_quote_backslash_or_control(rest)?;
         out.extend_from_slice(rest.get(..offset)?);
         from += offset + 1;
         match rest.get(offset)? {
@@ -346,12 +348,13 @@ fn copy_string(
 /// The index of the first `"`, `\` or control character (below 0x20) in `bytes`: eight bytes
 /// at a time with word arithmetic, as `serde_json` scans strings (the lowest flagged byte of a
 /// word is always a true match; a false flag can only sit above a true one).
-fn first_needing_a_look(bytes: &[u8]) -> Option<usize> {
+fn find_quote_backslash_or_control(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     const HIGH_BITS: u64 = ONES << 7;
     let mut words = bytes.chunks_exact(8);
     let mut offset = 0;
     for word in &mut words {
+        // `chunks_exact(8)` yields eight bytes, so the conversion cannot fail.
         let chunk = u64::from_le_bytes(word.try_into().unwrap_or_default());
         let quote = chunk ^ (ONES * u64::from(b'"'));
         let backslash = chunk ^ (ONES * u64::from(b'\\'));
@@ -527,14 +530,18 @@ mod tests {
                     bytes[at + 3] = b'"';
                 }
 
-                assert_eq!(first_needing_a_look(&bytes), Some(at), "{special} at {at}");
+                assert_eq!(
+                    find_quote_backslash_or_control(&bytes),
+                    Some(at),
+                    "{special} at {at}"
+                );
             }
         }
         assert_eq!(
-            first_needing_a_look(b"no special bytes here, \x7f or \xc3\xa9"),
+            find_quote_backslash_or_control(b"no special bytes here, \x7f or \xc3\xa9"),
             None
         );
-        assert_eq!(first_needing_a_look(b" !#[]~"), None);
+        assert_eq!(find_quote_backslash_or_control(b" !#[]~"), None);
     }
 
     #[test]
